@@ -1,0 +1,1 @@
+"""halide_ionics.continuum"""
