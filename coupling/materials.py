@@ -1,0 +1,120 @@
+"""Material parameter sets: CsPbBr3–CsPbCl3 at 298 K.
+
+Every number says where it comes from:
+
+* ``[paper]``   Kong et al., Nano Lett. 20, 8151 (2020), arXiv:2007.07128 (main text);
+* ``[lit]``     another literature source, named;
+* ``[assumed]`` a modelling choice with no measured value behind it, stated as such;
+* ``[calibrated: …]`` fitted, with the data it was fitted to.
+
+Nothing here is fitted to the ±4 V/µm points that ``reproduce`` reports.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+from halide_ionics.errors import InputError
+
+#: Boltzmann constant in eV/K.
+K_B_EV = 8.617333262e-5
+#: Elementary charge in C.
+E_CHARGE_C = 1.602176634e-19
+
+
+@dataclass(frozen=True)
+class Material:
+    """Physical parameters of the mixed-halide perovskite wire (SI/eV units in the names)."""
+
+    name: str = "CsPb(Br,Cl)3, 298 K"
+    #: [paper] room temperature.
+    temperature_K: float = 298.0
+    #: [paper] the lattice spacing used in the paper's model and snapshot (CsPbBr3 pseudo-cubic
+    #: 5.840 Å, cubic 5.874 Å; CsPbCl3 ≈ 5.61 Å — see halide_ionics.structures.cells).
+    lattice_constant_A: float = 5.8
+    #: [paper] relative permittivity used in the paper's Poisson equation ("ε = 250").
+    epsilon_r: float = 250.0
+    #: [paper, ref. 21 (Lai et al. PNAS 2018)] halide-vacancy formation energies in pure lattices.
+    vacancy_formation_br_eV: float = 1.32
+    vacancy_formation_cl_eV: float = 1.44
+    #: [paper] order of the halide-vacancy site fraction in pure CsPbBr3 ("~1e-7"). Sets the
+    #: absolute vacancy level; x_V^eq(c) relative to it comes from the KMC.
+    vacancy_fraction_br: float = 1e-7
+    #: [assumed] attempt frequency of a halide hop (optical-phonon scale, ~1 THz).
+    attempt_frequency_Hz: float = 1.0e12
+    #: [calibrated: paper's ionic mobility 1.7e-13 cm² V⁻¹ s⁻¹] Br-vacancy exchange rate w_Br.
+    #: Pure CsPbBr3 at x_V = 1e-7: μ = x_V z s² w_Br e/(6kT) (ℓ_BrBr = w_Br in a pure lattice),
+    #: so w_Br = 6kTμ/(e x_V z s²). Held as the barrier E_a,Br = kT ln(ν/w_Br); see
+    #: :func:`calibrated_barrier_br_eV`.
+    ionic_mobility_cm2_per_Vs: float = 1.7e-13
+    #: [assumed] w_Cl/w_Br: Cl hops are slower than Br hops (smaller, stiffer Pb–Cl lattice).
+    #: No measured value; 0.1 is also the regime where the MAA closed form is validated (~1 %).
+    rate_ratio_cl_br: float = 0.1
+    #: [assumed] environment dependence of the hop barrier (eV per Cl neighbour of the vacancy);
+    #: no data, so off.
+    barrier_shift_per_cl_eV: float = 0.0
+
+    def __post_init__(self):
+        for f in ("temperature_K", "lattice_constant_A", "epsilon_r", "vacancy_fraction_br",
+                  "attempt_frequency_Hz", "ionic_mobility_cm2_per_Vs", "rate_ratio_cl_br"):
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise InputError(f, v, "must be a finite positive number")
+        if not self.vacancy_fraction_br < 1:
+            raise InputError("vacancy_fraction_br", self.vacancy_fraction_br, "must be < 1")
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def kT_eV(self) -> float:
+        return K_B_EV * self.temperature_K
+
+    @property
+    def jump_distance_m(self) -> float:
+        return self.lattice_constant_A * 1e-10 / math.sqrt(2.0)
+
+    @property
+    def site_density_per_m3(self) -> float:
+        return 3.0 / (self.lattice_constant_A * 1e-10) ** 3
+
+    @property
+    def coordination(self) -> int:
+        return 8
+
+    @property
+    def w_br_Hz(self) -> float:
+        """Br–vacancy exchange rate from the calibrated mobility (see field docs)."""
+        mu = self.ionic_mobility_cm2_per_Vs * 1e-4  # m²/Vs
+        return 6.0 * self.kT_eV * mu / (self.vacancy_fraction_br * self.coordination * self.jump_distance_m**2)
+
+    @property
+    def w_cl_Hz(self) -> float:
+        return self.w_br_Hz * self.rate_ratio_cl_br
+
+    @property
+    def barrier_br_eV(self) -> float:
+        return self.kT_eV * math.log(self.attempt_frequency_Hz / self.w_br_Hz)
+
+    @property
+    def barrier_cl_eV(self) -> float:
+        return self.kT_eV * math.log(self.attempt_frequency_Hz / self.w_cl_Hz)
+
+    @property
+    def debye_length_m(self) -> float:
+        eps0 = 8.8541878128e-12
+        kT_J = self.kT_eV * E_CHARGE_C
+        n = self.site_density_per_m3 * self.vacancy_fraction_br
+        return math.sqrt(eps0 * self.epsilon_r * kT_J / (E_CHARGE_C**2 * n))
+
+    def with_(self, **changes) -> "Material":
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            k = sorted(unknown)[0]
+            raise InputError(k, changes[k], "unknown material parameter")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The default parameter set used by ``halide-ionics reproduce``.
+CSPB_BR_CL_298K = Material()
