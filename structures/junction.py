@@ -29,7 +29,8 @@ Per-atom arrays
     ``site_index`` (int32) and ``sublattice`` (int32: 0 Cs, 1 Pb, 2 halide site).
 
 ``atoms.info``
-    ``cells`` (nx, ny, nz), ``lattice_constant_A``, ``lattice`` (``"perovskite-x"``),
+    ``cells`` (nx, ny, nz), ``lattice_constant_A``, ``site_lattice`` (``"perovskite-x"``; not
+    ``lattice``, which OVITO would take for the extxyz ``Lattice`` cell key),
     ``periodic_z``, ``profile`` (``"step"`` or ``"callable"``), for a step
     ``interface_z_fraction`` and ``x_br_ends``, ``vacancy_fraction`` (number or
     ``"callable"``), ``seed`` (the root seed entropy, when known), ``n_halide_sites`` and
@@ -253,7 +254,7 @@ def build_junction(
     info = {
         "cells": np.array([nx, ny, nz], dtype=np.int64),
         "lattice_constant_A": a,
-        "lattice": HALIDE_LATTICE,
+        "site_lattice": HALIDE_LATTICE,
         "periodic_z": bool(periodic_z),
         "n_halide_sites": int(n_sites),
         "halide_ionics_version": __version__,

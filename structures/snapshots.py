@@ -29,7 +29,7 @@ from ase import Atoms
 from halide_ionics.errors import InputError
 from halide_ionics.io import atomic_path
 
-from .junction import slab_profile
+from .junction import junction_graph, slab_profile
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,9 @@ def plot_junction(
 
     if not (0.0 <= cross_section_z_fraction <= 1.0):
         raise InputError("cross_section_z_fraction", cross_section_z_fraction, "must lie in [0, 1]")
-    cells = np.asarray(atoms.info["cells"]).astype(int)
-    a = float(atoms.info["lattice_constant_A"])
-    nx, ny, nz = cells
+    graph = junction_graph(atoms)  # raises InputError for atoms that are not a junction
+    nx, ny, nz = graph.cells
+    a = graph.lattice_constant_A
     pos = atoms.positions.copy()
     numbers = atoms.numbers
     # centre the cross-section on the wire axis

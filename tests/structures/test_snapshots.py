@@ -34,7 +34,7 @@ def test_extxyz_round_trip(junction, tmp_path, name):
         np.testing.assert_array_equal(back.arrays[key], junction.arrays[key])
     np.testing.assert_allclose(back.cell[:], junction.cell[:])
     assert list(back.pbc) == list(junction.pbc)
-    for key in ("lattice_constant_A", "interface_z_fraction", "vacancy_fraction", "seed", "profile", "lattice"):
+    for key in ("lattice_constant_A", "interface_z_fraction", "vacancy_fraction", "seed", "profile", "site_lattice"):
         assert back.info[key] == junction.info[key]
     np.testing.assert_array_equal(back.info["cells"], junction.info["cells"])
     np.testing.assert_allclose(back.info["x_br_ends"], junction.info["x_br_ends"])
@@ -90,3 +90,26 @@ def test_png_rejects_bad_name_and_writes_nothing(junction, tmp_path):
         write_junction_png(junction, tmp_path / "j.png", cross_section_z_fraction=1.5)
     assert exc.value.field == "cross_section_z_fraction"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_extxyz_comment_keys_do_not_shadow_reserved_keys(junction, tmp_path):
+    """OVITO matches extxyz keys case-insensitively: an info key 'lattice' breaks its reader."""
+    import shlex
+
+    path = write_extxyz(junction, tmp_path / "j.extxyz")
+    comment = path.read_text().splitlines()[1]
+    keys = [item.split("=", 1)[0] for item in shlex.split(comment)]
+    for reserved in ("Lattice", "Properties", "pbc"):
+        assert [k for k in keys if k.lower() == reserved.lower()] == [reserved]
+
+
+def test_extxyz_reads_in_ovito(junction, tmp_path):
+    io = pytest.importorskip("ovito.io")
+    path = write_extxyz(junction, tmp_path / "j.extxyz")
+    data = io.import_file(str(path)).compute()
+    assert data.particles.count == len(junction)
+    names = {t.id: t.name for t in data.particles.particle_types.types}
+    types = np.array([names[t] for t in np.asarray(data.particles.particle_types)])
+    np.testing.assert_array_equal(types, junction.get_chemical_symbols())
+    np.testing.assert_array_equal(np.asarray(data.particles["site_index"]), junction.arrays["site_index"])
+    np.testing.assert_allclose(np.asarray(data.particles.positions), junction.positions, atol=1e-6)
