@@ -1,0 +1,407 @@
+"""Compiled kernels of the lattice KMC engine (private).
+
+Everything here works on plain arrays; :mod:`halide_ionics.kmc.simulation` owns them. The
+kernels never call ``exp`` or allocate per hop: all Boltzmann factors come from tables built
+in numpy by :mod:`halide_ionics.kmc.rates`, so a run with ``NUMBA_DISABLE_JIT=1`` performs the
+same floating-point operations in the same order and gives the same trajectory.
+
+State layout
+------------
+``occ[N]``        occupancy codes (BR=0, CL=1, VAC=2; :mod:`halide_ionics.structures.species`)
+``ncl[N]``        number of Cl ions among the neighbours of each site
+``nion[N]``       number of ions (Br or Cl) among the neighbours of each site
+``site_vac[N]``   vacancy slot of a vacant site, -1 otherwise
+``vac_site[C]``   site of vacancy slot q (slots 0..n_vac-1 are live)
+``vrates[C,z+2]`` rates of the events owned by vacancy slot q: the z hops of the ions on its
+                  neighbour sites into it, then annihilation filling it with Br, with Cl
+``crate[M]``      creation rate of electrode site e (ion leaves into the electrode)
+``tree[2L]``      binary sum tree; leaf q < C is vacancy slot q, leaf C+e electrode site e
+``iscal``         [0] n_vac, [1] steps (all events), [2] next ion id, [3] stamp,
+                  [4] hops (ion hops only), [5] L (leaves), [6] C (vacancy capacity)
+``fscal``         [0] time (s), [1] time of the pending event (-1: none drawn)
+``rng[4]``        xoshiro256** state (uint64)
+
+Displacements are integers in units of half a lattice constant (every jump vector of the
+supported lattices is a small integer vector in these units), so all transport accumulators
+are exact integers.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+VAC = 2  # halide_ionics.structures.species.VAC (numba needs a module-level literal)
+
+_U11 = np.uint64(11)
+_U17 = np.uint64(17)
+_U7 = np.uint64(7)
+_U57 = np.uint64(57)
+_U45 = np.uint64(45)
+_U19 = np.uint64(19)
+_U5 = np.uint64(5)
+_U9 = np.uint64(9)
+_INV53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True)
+def _next_double(s):
+    """xoshiro256** step; returns a double in [0, 1) with 53 random bits."""
+    x = s[1] * _U5
+    result = ((x << _U7) | (x >> _U57)) * _U9
+    t = s[1] << _U17
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = (s[3] << _U45) | (s[3] >> _U19)
+    return (result >> _U11) * _INV53
+
+
+@njit(cache=True)
+def _tree_set(tree, nleaf, leaf, val):
+    n = nleaf + leaf
+    tree[n] = val
+    n >>= 1
+    while n >= 1:
+        tree[n] = tree[2 * n] + tree[2 * n + 1]
+        n >>= 1
+
+
+@njit(cache=True)
+def _is_neighbor(nb, a, b):
+    for k in range(nb.shape[1]):
+        if nb[a, k] == b:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _hop_other_factor(i, v, c, nb, occ, ncl, nion, bv, ivb):
+    """exp(-dE/2kT) from vacancies other than v whose shells change when an ion moves i -> v."""
+    f = 1.0
+    z = nb.shape[1]
+    for k in range(z):
+        a = nb[i, k]
+        if a >= 0 and a != v and occ[a] == VAC:
+            if not _is_neighbor(nb, v, a):
+                f *= bv[ncl[a] - c, nion[a] - 1] * ivb[ncl[a], nion[a]]
+    for k in range(z):
+        a = nb[v, k]
+        if a >= 0 and a != i and occ[a] == VAC:
+            if not _is_neighbor(nb, i, a):
+                f *= bv[ncl[a] + c, nion[a] + 1] * ivb[ncl[a], nion[a]]
+    return f
+
+
+@njit(cache=True)
+def _shell_factor(x, c, sign, nb, occ, ncl, nion, bv, ivb):
+    """exp(-dE/2kT) of the vacancies around x when an ion of species c leaves (sign -1) or
+    arrives at (sign +1) site x."""
+    f = 1.0
+    for k in range(nb.shape[1]):
+        a = nb[x, k]
+        if a >= 0 and occ[a] == VAC:
+            f *= bv[ncl[a] + sign * c, nion[a] + sign] * ivb[ncl[a], nion[a]]
+    return f
+
+
+@njit(cache=True)
+def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates):
+    """Fill vrates[q] for the vacancy on site v; return their sum."""
+    z = nb.shape[1]
+    iv = ivb[ncl[v], nion[v]]
+    clean_v = nion[v] == zval[v]
+    tot = 0.0
+    for k in range(z):
+        r = 0.0
+        i = nb[v, k]
+        if i >= 0:
+            s = occ[i]
+            if s != VAC:
+                c = np.int64(s)
+                r = ba[c, ncl[i] + ncl[v] - c] * bv[ncl[i] + c, nion[i] + 1] * iv * vfac[v, k]
+                if not (clean_v and nion[i] + 1 == zval[i]):
+                    r *= _hop_other_factor(i, v, c, nb, occ, ncl, nion, bv, ivb)
+        vrates[q, k] = r
+        tot += r
+    e = el_idx[v]
+    if e >= 0:
+        if nion[v] > 0:
+            p_cl = ncl[v] / nion[v]
+        else:
+            p_cl = 0.5
+        base = afac[e] * iv
+        r0 = (1.0 - p_cl) * base * _shell_factor(v, 0, 1, nb, occ, ncl, nion, bv, ivb)
+        r1 = p_cl * base * _shell_factor(v, 1, 1, nb, occ, ncl, nion, bv, ivb)
+        vrates[q, z] = r0
+        vrates[q, z + 1] = r1
+        tot += r0
+        tot += r1
+    else:
+        vrates[q, z] = 0.0
+        vrates[q, z + 1] = 0.0
+    return tot
+
+
+@njit(cache=True)
+def _creation_rate(x, e, nb, occ, ncl, nion, bv, ivb, cfac):
+    s = occ[x]
+    if s == VAC:
+        return 0.0
+    c = np.int64(s)
+    return cfac[e] * bv[ncl[x], nion[x]] * _shell_factor(x, c, -1, nb, occ, ncl, nion, bv, ivb)
+
+
+@njit(cache=True)
+def _mark(y, stamp, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, cfac,
+          site_vac, vrates, crate, tree, vstamp, estamp, nleaf, cap):
+    q = site_vac[y]
+    if q >= 0 and vstamp[q] != stamp:
+        vstamp[q] = stamp
+        tot = _vac_rates(q, y, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates)
+        _tree_set(tree, nleaf, q, tot)
+    e = el_idx[y]
+    if e >= 0 and estamp[e] != stamp:
+        estamp[e] = stamp
+        r = _creation_rate(y, e, nb, occ, ncl, nion, bv, ivb, cfac)
+        crate[e] = r
+        _tree_set(tree, nleaf, cap + e, r)
+
+
+@njit(cache=True)
+def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac,
+                  cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i):
+    """Recompute every rate that can depend on the sites changed by the last event (c0, c1)."""
+    stamp = iscal[3] + 1
+    iscal[3] = stamp
+    nleaf = iscal[5]
+    cap = iscal[6]
+    for m in range(2):
+        c = c0 if m == 0 else c1
+        if c < 0:
+            continue
+        for p in range(d2s[c], d2s[c + 1]):
+            _mark(d2i[p], stamp, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, cfac,
+                  site_vac, vrates, crate, tree, vstamp, estamp, nleaf, cap)
+        for k in range(nb.shape[1]):
+            a = nb[c, k]
+            if a >= 0 and occ[a] == VAC:
+                for p in range(d2s[a], d2s[a + 1]):
+                    _mark(d2i[p], stamp, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac,
+                          cfac, site_vac, vrates, crate, tree, vstamp, estamp, nleaf, cap)
+
+
+@njit(cache=True)
+def _refresh_all(iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_sites, afac,
+                 cfac, vac_site, vrates, crate, tree):
+    """Recompute all rates and the whole sum tree from the state."""
+    nleaf = iscal[5]
+    cap = iscal[6]
+    for n in range(tree.shape[0]):
+        tree[n] = 0.0
+    for q in range(iscal[0]):
+        tree[nleaf + q] = _vac_rates(q, vac_site[q], nb, zval, occ, ncl, nion, ba, bv, ivb, vfac,
+                                     el_idx, afac, vrates)
+    for e in range(el_sites.shape[0]):
+        r = _creation_rate(el_sites[e], e, nb, occ, ncl, nion, bv, ivb, cfac)
+        crate[e] = r
+        tree[nleaf + cap + e] = r
+    for n in range(nleaf - 1, 0, -1):
+        tree[n] = tree[2 * n] + tree[2 * n + 1]
+
+
+@njit(cache=True)
+def _shell_update(x, c, sign, nb, ncl, nion):
+    for k in range(nb.shape[1]):
+        y = nb[x, k]
+        if y >= 0:
+            nion[y] += sign
+            ncl[y] += sign * c
+
+
+@njit(cache=True)
+def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
+         nb, jv, zval, d2s, d2i, ba, bv, ivb, vfac, el_idx, el_sites, el_of, afac, cfac,
+         occ, ncl, nion, site_vac, vac_site, vrates, crate, tree, vstamp, estamp, varr, vres,
+         dR, ion_id, ion_R, ion_nj, ion_sp, ring, ion_W, corr, el_count):
+    """Execute events until ``iscal[1] == step_target`` or the clock would pass ``t_max``.
+
+    Returns 0 (step target reached), 1 (time limit), 2 (vacancy slots full), 3 (ion ids full),
+    4 (no event possible).
+    """
+    z = nb.shape[1]
+    nel = el_sites.shape[0]
+    while iscal[1] < step_target:
+        cap = iscal[6]
+        if iscal[0] >= cap and nel > 0:
+            return 2
+        if track and iscal[2] >= ion_R.shape[0] and nel > 0:
+            return 3
+        if fscal[1] < 0.0:
+            total = tree[1]
+            if not (total > 0.0):
+                return 4
+            if clock_mean:
+                dt = 1.0 / total
+            else:
+                dt = -math.log(1.0 - _next_double(rng)) / total
+            fscal[1] = fscal[0] + dt
+        if fscal[1] > t_max:
+            fscal[0] = t_max
+            return 1
+        t = fscal[1]
+        fscal[0] = t
+        fscal[1] = -1.0
+        # --- select: descend the sum tree ---
+        nleaf = iscal[5]
+        r = _next_double(rng) * tree[1]
+        n = 1
+        while n < nleaf:
+            left = tree[2 * n]
+            if r < left or tree[2 * n + 1] <= 0.0:
+                n = 2 * n
+            else:
+                r -= left
+                n = 2 * n + 1
+        leaf = n - nleaf
+        iscal[1] += 1
+        if leaf < cap:
+            q = leaf
+            v = vac_site[q]
+            kk = -1
+            last = -1
+            for k in range(z + 2):
+                w = vrates[q, k]
+                if w > 0.0:
+                    last = k
+                    if r < w:
+                        kk = k
+                        break
+                    r -= w
+            if kk < 0:
+                kk = last
+            if kk < z:
+                # ---- ion hop i -> v: the vacancy moves to i ----
+                i = nb[v, kk]
+                s = occ[i]
+                c = np.int64(s)
+                occ[v] = s
+                occ[i] = VAC
+                site_vac[v] = -1
+                site_vac[i] = q
+                vac_site[q] = i
+                vres[v] += t - varr[q]
+                varr[q] = t
+                for k in range(z):  # shells: the ion left i and arrived at v
+                    y = nb[i, k]
+                    if y >= 0:
+                        nion[y] -= 1
+                        ncl[y] -= c
+                    y = nb[v, k]
+                    if y >= 0:
+                        nion[y] += 1
+                        ncl[y] += c
+                dx = -np.int64(jv[v, kk, 0])
+                dy = -np.int64(jv[v, kk, 1])
+                dz = -np.int64(jv[v, kk, 2])
+                dR[c, 0] += dx
+                dR[c, 1] += dy
+                dR[c, 2] += dz
+                iscal[4] += 1
+                if track:
+                    idn = ion_id[i]
+                    ion_id[v] = idn
+                    ion_id[i] = -1
+                    ion_R[idn, 0] += dx
+                    ion_R[idn, 1] += dy
+                    ion_R[idn, 2] += dz
+                    dd = dx * dx + dy * dy + dz * dz
+                    corr[c, 0] += dd + 2 * (dx * ion_W[idn, 0] + dy * ion_W[idn, 1] + dz * ion_W[idn, 2])
+                    corr[c, 1] += dd
+                    nj = ion_nj[idn]
+                    slot = nj % window
+                    if nj >= window:
+                        ion_W[idn, 0] -= ring[idn, slot, 0]
+                        ion_W[idn, 1] -= ring[idn, slot, 1]
+                        ion_W[idn, 2] -= ring[idn, slot, 2]
+                    ring[idn, slot, 0] = dx
+                    ring[idn, slot, 1] = dy
+                    ring[idn, slot, 2] = dz
+                    ion_W[idn, 0] += dx
+                    ion_W[idn, 1] += dy
+                    ion_W[idn, 2] += dz
+                    ion_nj[idn] = nj + 1
+                # rates of the moved vacancy (now on i); a hand-inlined copy of _vac_rates,
+                # which tests check against it (calls with many array arguments are slow)
+                if el_idx[i] >= 0:
+                    tot = _vac_rates(q, i, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates)
+                else:
+                    iv = ivb[ncl[i], nion[i]]
+                    clean_v = nion[i] == zval[i]
+                    tot = 0.0
+                    for k in range(z):
+                        w = 0.0
+                        a = nb[i, k]
+                        if a >= 0:
+                            sa = occ[a]
+                            if sa != VAC:
+                                ca = np.int64(sa)
+                                w = ba[ca, ncl[a] + ncl[i] - ca] * bv[ncl[a] + ca, nion[a] + 1] * iv * vfac[i, k]
+                                if not (clean_v and nion[a] + 1 == zval[a]):
+                                    w *= _hop_other_factor(a, i, ca, nb, occ, ncl, nion, bv, ivb)
+                        vrates[q, k] = w
+                        tot += w
+                    vrates[q, z] = 0.0
+                    vrates[q, z + 1] = 0.0
+                _tree_set(tree, nleaf, q, tot)
+                if iscal[0] > 1 or nel > 0:
+                    vstamp[q] = iscal[3] + 1
+                    _refresh_near(i, v, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
+                                  afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
+            else:
+                # ---- annihilation: vacancy on v filled from the electrode ----
+                c = np.int64(kk - z)
+                occ[v] = c
+                vres[v] += t - varr[q]
+                lastq = iscal[0] - 1
+                if q != lastq:
+                    u = vac_site[lastq]
+                    vac_site[q] = u
+                    site_vac[u] = q
+                    for k in range(z + 2):
+                        vrates[q, k] = vrates[lastq, k]
+                    varr[q] = varr[lastq]
+                    _tree_set(tree, nleaf, q, tree[nleaf + lastq])
+                _tree_set(tree, nleaf, lastq, 0.0)
+                iscal[0] = lastq
+                site_vac[v] = -1
+                _shell_update(v, c, 1, nb, ncl, nion)
+                el_count[el_of[el_idx[v]], 1, c] += 1
+                if track:
+                    idn = iscal[2]
+                    iscal[2] += 1
+                    ion_id[v] = idn
+                    ion_sp[idn] = c
+                _refresh_near(v, -1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
+                              afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
+        else:
+            # ---- creation: the ion on electrode site x leaves into the electrode ----
+            e = leaf - cap
+            x = el_sites[e]
+            c = np.int64(occ[x])
+            q = iscal[0]
+            iscal[0] = q + 1
+            occ[x] = VAC
+            site_vac[x] = q
+            vac_site[q] = x
+            varr[q] = t
+            _shell_update(x, c, -1, nb, ncl, nion)
+            el_count[el_of[e], 0, c] += 1
+            if track:
+                ion_id[x] = -1
+            _refresh_near(x, -1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
+                          afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
+    return 0
