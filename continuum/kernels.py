@@ -1,0 +1,565 @@
+"""Numba kernels: residual, analytic banded Jacobian, banded LU and the Newton loop.
+
+Unknowns are interleaved per node, ``y[3k] = x_Br``, ``y[3k+1] = x_V``, ``y[3k+2] = psi~``
+(``psi~ = e psi / kT``), so the Jacobian has lower and upper bandwidth 5.  Lengths are in um,
+time in s.  Band storage is LAPACK's ``dgbtrf`` layout, transposed so that a column is
+contiguous: ``abT[j, KV + i - j] = J[i, j]`` with ``KV = KL + KU``; rows ``0..KL-1`` of each
+column hold the fill-in of partial pivoting.
+
+Discretisation (vertex-centred finite volumes, docs in :mod:`halide_ionics.continuum.solver`):
+for each face between nodes a and b = a+1 with length h,
+
+    u_j = ln x_j - psi~ + ln x_V^eq(c)                         (j = Br, Cl)
+    G_j = [B(-du_j) x_V,a - B(du_j) x_V,b] / h,   du_j = u_j,b - u_j,a,   B(t) = t/(e^t - 1)
+    lV_j = Lambda(x_j,a, x_j,b) * mean(p_j(c)/(1-x_V))           (column sums l_Brj + l_Clj)
+    lx   = Lambda(x_Br) Lambda(x_Cl) * mean(q(c)/(1-x_V)^2)      (off-diagonal l_BrCl)
+    F_Br = -Kh [lV_Br G_Br + lx (G_Cl - G_Br)],  F_V = Kh [lV_Br G_Br + lV_Cl G_Cl]
+
+with Lambda the logarithmic mean and Kh = z s^2 / 6.  ``G_j`` is the exact Scharfetter-Gummel
+flux of ``x_V d(Delta mu_j/kT)/dz``, so every face flux vanishes exactly on a discrete
+equilibrium, and the logarithmic means make ``Lambda(x) d ln x = dx`` exact.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+NV = 3
+KL = 5
+KU = 5
+KV = KL + KU
+LDAB = 2 * KL + KU + 1
+
+
+@njit(cache=True)
+def bernoulli(x):
+    """B(x) = x / (exp(x) - 1) and B'(x)."""
+    ax = abs(x)
+    if ax < 1e-3:
+        x2 = x * x
+        return 1.0 - 0.5 * x + x2 / 12.0 - x2 * x2 / 720.0, -0.5 + x / 6.0 - x * x2 / 180.0
+    if x > 700.0:
+        e = math.exp(-x)
+        return x * e, (1.0 - x) * e
+    em1 = math.expm1(x)
+    b = x / em1
+    return b, (1.0 - b) / em1 - b
+
+
+@njit(cache=True)
+def logmean(a, b, la, lb):
+    """Logarithmic mean (b - a)/(ln b - ln a) of positive a, b (logs given) and its partials."""
+    s = a + b
+    t = (b - a) / s
+    if abs(t) < 1e-3:
+        m = 0.5 * s
+        t2 = t * t
+        phi = 1.0 - t2 / 3.0 - 4.0 * t2 * t2 / 45.0
+        dphi = -2.0 * t / 3.0 - 16.0 * t * t2 / 45.0
+        s2 = s * s
+        return m * phi, 0.5 * phi - m * dphi * 2.0 * b / s2, 0.5 * phi + m * dphi * 2.0 * a / s2
+    L = lb - la
+    lam = (b - a) / L
+    return lam, (lam / a - 1.0) / L, (1.0 - lam / b) / L
+
+
+@njit(cache=True)
+def interp(tab, dc, c):
+    """Piecewise-linear value and slope of a table on the uniform grid [0, 1] (linear extrapolation)."""
+    n = tab.shape[0]
+    u = c / dc
+    i = int(math.floor(u))
+    if i < 0:
+        i = 0
+    elif i > n - 2:
+        i = n - 2
+    f = u - i
+    slope = (tab[i + 1] - tab[i]) / dc
+    return tab[i] + f * (tab[i + 1] - tab[i]), slope
+
+
+@njit(cache=True)
+def _add(abT, i, j, v):
+    abT[j, KV + i - j] += v
+
+
+@njit(cache=True)
+def _bern_pair(du):
+    """B(-du), B(du) and their derivatives with respect to du (one expm1)."""
+    B2, dB2 = bernoulli(du)
+    # B(-x) = B(x) + x  ->  B'(-x) = -1 - B'(x)
+    return B2 + du, -1.0 - dB2, B2, dB2
+
+
+NW = 20  # workspace columns per node
+
+
+@njit(cache=True)
+def assemble(y, massc, hist, want_jac, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh,
+             dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac):
+    """Residual R(y) (and banded Jacobian into abT if want_jac) of one implicit stage.
+
+    Species rows: ``vol*(massc*x - hist) + (F_out - F_in) - srclen*S``; with massc = 0 and
+    hist = 0 this is minus the semi-discrete right-hand side.  Poisson rows: the finite-volume
+    ``d2 psi~/dz2 + (x_V - x_bg)/lambda^2`` (dimensionless), or ``psi~ - psiD`` on contact nodes.
+    ``wk`` is an (N, NW) workspace.  Returns 0 on success, 1 if a halide fraction is not positive.
+    """
+    N = vol.shape[0]
+    for i in range(3 * N):
+        R[i] = 0.0
+    if want_jac:
+        abT[:, :] = 0.0
+    for k in range(N):
+        xb = y[3 * k]
+        xv = y[3 * k + 1]
+        xc = 1.0 - xb - xv
+        if not (xb > 0.0) or not (xc > 0.0):
+            return 1
+        s = 1.0 - xv
+        c = xc / s
+        dcB = -1.0 / s
+        dcV = -xb / (s * s)
+        g, gp = interp(t_g, dc, c)
+        psi = y[3 * k + 2]
+        lxb = math.log(xb)
+        lxc = math.log(xc)
+        wk[k, 0] = xc
+        wk[k, 1] = lxb
+        wk[k, 2] = lxc
+        wk[k, 3] = lxb - psi + g
+        wk[k, 4] = lxc - psi + g
+        wk[k, 5] = 1.0 / xb + gp * dcB
+        wk[k, 6] = gp * dcV
+        wk[k, 7] = -1.0 / xc + gp * dcB
+        wk[k, 8] = -1.0 / xc + gp * dcV
+        p, pp = interp(t_pbr, dc, c)
+        wk[k, 9] = p / s
+        wk[k, 10] = pp * dcB / s
+        wk[k, 11] = pp * dcV / s + p / (s * s)
+        p, pp = interp(t_pcl, dc, c)
+        wk[k, 12] = p / s
+        wk[k, 13] = pp * dcB / s
+        wk[k, 14] = pp * dcV / s + p / (s * s)
+        p, pp = interp(t_q, dc, c)
+        s2 = s * s
+        wk[k, 15] = p / s2
+        wk[k, 16] = pp * dcB / s2
+        wk[k, 17] = pp * dcV / s2 + 2.0 * p / (s2 * s)
+        R[3 * k] += vol[k] * (massc * xb - hist[3 * k])
+        R[3 * k + 1] += vol[k] * (massc * xv - hist[3 * k + 1])
+        if want_jac:
+            _add(abT, 3 * k, 3 * k, vol[k] * massc)
+            _add(abT, 3 * k + 1, 3 * k + 1, vol[k] * massc)
+        if srclen[k] > 0.0 and vfac > 0.0:
+            lkc, lkcp = interp(t_lkc, dc, c)
+            lka, lkap = interp(t_lka, dc, c)
+            kc = math.exp(lkc) * vfac
+            ka = math.exp(lka) * vfac
+            SV = kc * (1.0 - xv) - ka * xv
+            dSc = kc * lkcp * (1.0 - xv) - ka * lkap * xv
+            dSV_B = dSc * dcB
+            dSV_V = -kc - ka + dSc * dcV
+            fr = xb / s
+            SB = -SV * fr
+            L = srclen[k]
+            R[3 * k] -= L * SB
+            R[3 * k + 1] -= L * SV
+            if want_jac:
+                dSB_B = -dSV_B * fr - SV / s
+                dSB_V = -dSV_V * fr - SV * xb / (s * s)
+                _add(abT, 3 * k, 3 * k, -L * dSB_B)
+                _add(abT, 3 * k, 3 * k + 1, -L * dSB_V)
+                _add(abT, 3 * k + 1, 3 * k, -L * dSV_B)
+                _add(abT, 3 * k + 1, 3 * k + 1, -L * dSV_V)
+    dLBr = np.zeros(6)
+    dLCl = np.zeros(6)
+    dlVBr = np.zeros(6)
+    dlVCl = np.zeros(6)
+    dlx = np.zeros(6)
+    dGBr = np.zeros(6)
+    dGCl = np.zeros(6)
+    for a in range(N - 1):
+        b = a + 1
+        h = hface[a]
+        xva = y[3 * a + 1]
+        xvb = y[3 * b + 1]
+        LBr, la, lb = logmean(y[3 * a], y[3 * b], wk[a, 1], wk[b, 1])
+        LCl, lca, lcb = logmean(wk[a, 0], wk[b, 0], wk[a, 2], wk[b, 2])
+        Pm = 0.5 * (wk[a, 9] + wk[b, 9])
+        Pm2 = 0.5 * (wk[a, 12] + wk[b, 12])
+        Qm = 0.5 * (wk[a, 15] + wk[b, 15])
+        lVBr = LBr * Pm
+        lVCl = LCl * Pm2
+        lx = LBr * LCl * Qm
+        du = wk[b, 3] - wk[a, 3]
+        B1, dB1, B2, dB2 = _bern_pair(du)
+        GBr = (B1 * xva - B2 * xvb) / h
+        dGdu_Br = (-dB1 * xva - dB2 * xvb) / h
+        du = wk[b, 4] - wk[a, 4]
+        C1, dC1, C2, dC2 = _bern_pair(du)
+        GCl = (C1 * xva - C2 * xvb) / h
+        dGdu_Cl = (-dC1 * xva - dC2 * xvb) / h
+        FB = -Kh * (lVBr * GBr + lx * (GCl - GBr))
+        FV = Kh * (lVBr * GBr + lVCl * GCl)
+        R[3 * a] += FB
+        R[3 * b] -= FB
+        R[3 * a + 1] += FV
+        R[3 * b + 1] -= FV
+        if want_jac:
+            dLBr[0] = la
+            dLBr[3] = lb
+            dLCl[0] = -lca
+            dLCl[1] = -lca
+            dLCl[3] = -lcb
+            dLCl[4] = -lcb
+            dGBr[0] = -dGdu_Br * wk[a, 5]
+            dGBr[1] = -dGdu_Br * wk[a, 6] + B1 / h
+            dGBr[2] = dGdu_Br
+            dGBr[3] = dGdu_Br * wk[b, 5]
+            dGBr[4] = dGdu_Br * wk[b, 6] - B2 / h
+            dGBr[5] = -dGdu_Br
+            dGCl[0] = -dGdu_Cl * wk[a, 7]
+            dGCl[1] = -dGdu_Cl * wk[a, 8] + C1 / h
+            dGCl[2] = dGdu_Cl
+            dGCl[3] = dGdu_Cl * wk[b, 7]
+            dGCl[4] = dGdu_Cl * wk[b, 8] - C2 / h
+            dGCl[5] = -dGdu_Cl
+            for m in range(6):
+                dlVBr[m] = dLBr[m] * Pm
+                dlVCl[m] = dLCl[m] * Pm2
+                dlx[m] = (dLBr[m] * LCl + LBr * dLCl[m]) * Qm
+            for m in range(2):
+                dlVBr[m] += LBr * 0.5 * wk[a, 10 + m]
+                dlVBr[3 + m] += LBr * 0.5 * wk[b, 10 + m]
+                dlVCl[m] += LCl * 0.5 * wk[a, 13 + m]
+                dlVCl[3 + m] += LCl * 0.5 * wk[b, 13 + m]
+                dlx[m] += LBr * LCl * 0.5 * wk[a, 16 + m]
+                dlx[3 + m] += LBr * LCl * 0.5 * wk[b, 16 + m]
+            dG = GCl - GBr
+            for m in range(6):
+                dFB = -Kh * (dlVBr[m] * GBr + lVBr * dGBr[m] + dlx[m] * dG + lx * (dGCl[m] - dGBr[m]))
+                dFV = Kh * (dlVBr[m] * GBr + lVBr * dGBr[m] + dlVCl[m] * GCl + lVCl * dGCl[m])
+                col = 3 * a + m
+                _add(abT, 3 * a, col, dFB)
+                _add(abT, 3 * b, col, -dFB)
+                _add(abT, 3 * a + 1, col, dFV)
+                _add(abT, 3 * b + 1, col, -dFV)
+    for k in range(N):
+        r = 3 * k + 2
+        if dirich[k]:
+            R[r] = y[r] - psiD[k]
+            if want_jac:
+                _add(abT, r, r, 1.0)
+            continue
+        acc = vol[k] * (y[3 * k + 1] - xbg[k]) * inv_lam2
+        diag = 0.0
+        if k > 0:
+            w = 1.0 / hface[k - 1]
+            acc += w * (y[r - 3] - y[r])
+            diag -= w
+            if want_jac:
+                _add(abT, r, r - 3, w)
+        if k < N - 1:
+            w = 1.0 / hface[k]
+            acc += w * (y[r + 3] - y[r])
+            diag -= w
+            if want_jac:
+                _add(abT, r, r + 3, w)
+        R[r] = acc
+        if want_jac:
+            _add(abT, r, r, diag)
+            _add(abT, r, r - 1, vol[k] * inv_lam2)
+    return 0
+
+
+@njit(cache=True)
+def face_fluxes(y, hface, Kh, dc, t_pbr, t_pcl, t_q, t_g):
+    """Face fluxes F_Br, F_Cl, F_V (site fraction x um/s; multiply by c_s for sites/(area s))."""
+    N = hface.shape[0] + 1
+    FB = np.empty(N - 1)
+    FC = np.empty(N - 1)
+    FV = np.empty(N - 1)
+    for a in range(N - 1):
+        b = a + 1
+        xa = y[3 * a]
+        xb_ = y[3 * b]
+        va = y[3 * a + 1]
+        vb = y[3 * b + 1]
+        ca_ = 1.0 - xa - va
+        cb_ = 1.0 - xb_ - vb
+        sa = 1.0 - va
+        sb = 1.0 - vb
+        ga, _ = interp(t_g, dc, ca_ / sa)
+        gb, _ = interp(t_g, dc, cb_ / sb)
+        LBr, _, _ = logmean(xa, xb_, math.log(xa), math.log(xb_))
+        LCl, _, _ = logmean(ca_, cb_, math.log(ca_), math.log(cb_))
+        pa, _ = interp(t_pbr, dc, ca_ / sa)
+        pb, _ = interp(t_pbr, dc, cb_ / sb)
+        lVBr = LBr * 0.5 * (pa / sa + pb / sb)
+        pa, _ = interp(t_pcl, dc, ca_ / sa)
+        pb, _ = interp(t_pcl, dc, cb_ / sb)
+        lVCl = LCl * 0.5 * (pa / sa + pb / sb)
+        pa, _ = interp(t_q, dc, ca_ / sa)
+        pb, _ = interp(t_q, dc, cb_ / sb)
+        lx = LBr * LCl * 0.5 * (pa / (sa * sa) + pb / (sb * sb))
+        h = hface[a]
+        du = (math.log(xb_) - y[3 * b + 2] + gb) - (math.log(xa) - y[3 * a + 2] + ga)
+        B1, _ = bernoulli(-du)
+        B2, _ = bernoulli(du)
+        GBr = (B1 * va - B2 * vb) / h
+        du = (math.log(cb_) - y[3 * b + 2] + gb) - (math.log(ca_) - y[3 * a + 2] + ga)
+        B1, _ = bernoulli(-du)
+        B2, _ = bernoulli(du)
+        GCl = (B1 * va - B2 * vb) / h
+        FB[a] = -Kh * (lVBr * GBr + lx * (GCl - GBr))
+        FC[a] = -Kh * (lVCl * GCl + lx * (GBr - GCl))
+        FV[a] = -(FB[a] + FC[a])
+    return FB, FC, FV
+
+
+@njit(cache=True)
+def source_totals(y, srclen, dc, t_lkc, t_lka, vfac):
+    """Integrated sources (sum over boxes of length x S_i) for Br, Cl, V, in um/s."""
+    N = srclen.shape[0]
+    tB = 0.0
+    tV = 0.0
+    if vfac > 0.0:
+        for k in range(N):
+            if srclen[k] > 0.0:
+                xb = y[3 * k]
+                xv = y[3 * k + 1]
+                s = 1.0 - xv
+                c = (1.0 - xb - xv) / s
+                lkc, _ = interp(t_lkc, dc, c)
+                lka, _ = interp(t_lka, dc, c)
+                SV = math.exp(lkc) * vfac * (1.0 - xv) - math.exp(lka) * vfac * xv
+                tV += srclen[k] * SV
+                tB -= srclen[k] * SV * xb / s
+    return tB, -tV - tB, tV
+
+
+@njit(cache=True)
+def band_factor(abT, n, ipiv):
+    """In-place LU with partial pivoting of a band matrix (LAPACK dgbtf2 in transposed layout)."""
+    ju = 0
+    for j in range(n):
+        km = min(KL, n - 1 - j)
+        # fill-in rows of column j + KU become active
+        jp = 0
+        amax = abs(abT[j, KV])
+        for i in range(1, km + 1):
+            v = abs(abT[j, KV + i])
+            if v > amax:
+                amax = v
+                jp = i
+        ipiv[j] = j + jp
+        if amax == 0.0 or not math.isfinite(amax):
+            return j + 1
+        ju = max(ju, min(j + KU + jp, n - 1))
+        if jp != 0:
+            for c in range(j, ju + 1):
+                r1 = KV + j - c
+                r2 = KV + j + jp - c
+                t = abT[c, r1]
+                abT[c, r1] = abT[c, r2]
+                abT[c, r2] = t
+        if km > 0:
+            piv = 1.0 / abT[j, KV]
+            for i in range(1, km + 1):
+                abT[j, KV + i] *= piv
+            for c in range(j + 1, ju + 1):
+                t = abT[c, KV + j - c]
+                if t != 0.0:
+                    base = KV + j - c
+                    for i in range(1, km + 1):
+                        abT[c, base + i] -= abT[j, KV + i] * t
+    return 0
+
+
+@njit(cache=True)
+def band_solve(abT, n, ipiv, b):
+    """Solve with the factors of band_factor; b is overwritten with the solution."""
+    for j in range(n):
+        km = min(KL, n - 1 - j)
+        p = ipiv[j]
+        if p != j:
+            t = b[p]
+            b[p] = b[j]
+            b[j] = t
+        bj = b[j]
+        if bj != 0.0:
+            for i in range(1, km + 1):
+                b[j + i] -= abT[j, KV + i] * bj
+    for j in range(n - 1, -1, -1):
+        b[j] /= abT[j, KV]
+        bj = b[j]
+        lo = max(0, j - KV)
+        for i in range(lo, j):
+            b[i] -= abT[j, KV + i - j] * bj
+
+
+@njit(cache=True)
+def ledger(y, vol, srclen, dc, t_lkc, t_lka, vfac):
+    """Inventories sum(box * x_i) and integrated sources sum(srclen * S_i), i = Br, Cl, V (um, um/s)."""
+    N = vol.shape[0]
+    iB = 0.0
+    iV = 0.0
+    tot = 0.0
+    for k in range(N):
+        iB += vol[k] * y[3 * k]
+        iV += vol[k] * y[3 * k + 1]
+        tot += vol[k]
+    inv = np.empty(3)
+    inv[0] = iB
+    inv[2] = iV
+    iC = 0.0
+    for k in range(N):
+        iC += vol[k] * (1.0 - y[3 * k] - y[3 * k + 1])
+    inv[1] = iC
+    src = np.zeros(3)
+    tB, tC, tV = source_totals(y, srclen, dc, t_lkc, t_lka, vfac)
+    src[0] = tB
+    src[1] = tC
+    src[2] = tV
+    return inv, src
+
+
+@njit(cache=True)
+def attempt_step(Yh, th, nh, h, ydot0, rtol, atol, xref, psi_atol, newton_tol, maxit, ynew, histv, W, R, abT,
+                 ipiv, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g,
+                 t_lkc, t_lka, vfac):
+    """One attempted BDF step from the accepted states Yh[:nh] (oldest first) at times th[:nh].
+
+    Order 2 (variable-step BDF2) when three states are available, else backward Euler.  Newton
+    with the analytic Jacobian, reusing its LU factors while the iteration contracts fast.
+    Returns (status, error_norm, newton_iterations, min x_V); status 0 converged, 1 non-positive
+    halide fraction, 2 singular Jacobian, 3 diverged, 4 not converged in maxit.
+    The local error is the leading term of the method's truncation error, from divided
+    differences of the accepted states (BDF2: h^3 (1+w)^2/(w(1+2w)) y[t_n-2..t_n+1]).
+    """
+    n = ynew.shape[0]
+    N = n // 3
+    yn = Yh[nh - 1]
+    for k in range(N):
+        W[3 * k] = atol + rtol * abs(yn[3 * k])
+        W[3 * k + 1] = atol * xref + rtol * abs(yn[3 * k + 1])
+        W[3 * k + 2] = psi_atol + rtol * abs(yn[3 * k + 2])
+    om = 1.0
+    if nh >= 3:
+        hp = th[nh - 1] - th[nh - 2]
+        om = h / hp
+        a = (1.0 + 2.0 * om) / (1.0 + om)
+        bco = 1.0 + om
+        cco = om * om / (1.0 + om)
+        massc = a / h
+        ym1 = Yh[nh - 2]
+        for i in range(n):
+            histv[i] = (bco * yn[i] - cco * ym1[i]) / h
+    else:
+        massc = 1.0 / h
+        for i in range(n):
+            histv[i] = yn[i] / h
+    if nh >= 2:
+        r = h / (th[nh - 1] - th[nh - 2])
+        ym1 = Yh[nh - 2]
+        for i in range(n):
+            v = yn[i] + r * (yn[i] - ym1[i])
+            if i % 3 != 2 and not (v > 0.5 * yn[i]):
+                v = yn[i]
+            ynew[i] = v
+    else:
+        for i in range(n):
+            ynew[i] = yn[i]
+    # Newton
+    status = 4
+    its = 0
+    dn_old = 0.0
+    fresh = False
+    need_refactor = False
+    for it in range(maxit):
+        its = it + 1
+        if it == 0 or need_refactor:
+            st = assemble(ynew, massc, histv, True, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2,
+                          Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac)
+            if st != 0:
+                return 1, 0.0, its, 0.0
+            if band_factor(abT, n, ipiv) != 0:
+                return 2, 0.0, its, 0.0
+            fresh = True
+        else:
+            st = assemble(ynew, massc, histv, False, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2,
+                          Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac)
+            if st != 0:
+                return 1, 0.0, its, 0.0
+            fresh = False
+        for i in range(n):
+            R[i] = -R[i]
+        band_solve(abT, n, ipiv, R)
+        acc = 0.0
+        for i in range(n):
+            ynew[i] += R[i]
+            q = R[i] / W[i]
+            acc += q * q
+        dn = math.sqrt(acc / n)
+        if not math.isfinite(dn):
+            return 3, 0.0, its, 0.0
+        for k in range(N):
+            xb = ynew[3 * k]
+            if not (xb > 0.0) or not (1.0 - xb - ynew[3 * k + 1] > 0.0):
+                return 1, 0.0, its, 0.0
+        need_refactor = False
+        if dn == 0.0:
+            status = 0
+            break
+        if it > 0:
+            rate = dn / dn_old
+            if rate >= 1.0:
+                if fresh:
+                    return 3, 0.0, its, 0.0
+                need_refactor = True
+            elif rate / (1.0 - rate) * dn < newton_tol:
+                status = 0
+                break
+            elif rate > 0.2:
+                need_refactor = True
+        elif dn < 1e-3 * newton_tol:
+            status = 0
+            break
+        dn_old = dn
+    if status != 0:
+        return status, 0.0, its, 0.0
+    # local error estimate on the species rows
+    acc = 0.0
+    xvmin = 1.0
+    tn1 = th[nh - 1] + h
+    for k in range(N):
+        for r in range(2):
+            i = 3 * k + r
+            if nh >= 3:
+                t0 = th[nh - 3]
+                t1 = th[nh - 2]
+                t2 = th[nh - 1]
+                d10 = (Yh[nh - 2][i] - Yh[nh - 3][i]) / (t1 - t0)
+                d11 = (Yh[nh - 1][i] - Yh[nh - 2][i]) / (t2 - t1)
+                d12 = (ynew[i] - Yh[nh - 1][i]) / (tn1 - t2)
+                d20 = (d11 - d10) / (t2 - t0)
+                d21 = (d12 - d11) / (tn1 - t1)
+                d3 = (d21 - d20) / (tn1 - t0)
+                e = h * h * h * (1.0 + om) ** 2 / (om * (1.0 + 2.0 * om)) * d3
+            elif nh == 2:
+                hp = th[1] - th[0]
+                dd2 = ((ynew[i] - yn[i]) / h - (yn[i] - Yh[0][i]) / hp) / (h + hp)
+                e = h * h * dd2
+            else:
+                e = ynew[i] - yn[i] - h * ydot0[i]
+            if r == 0:
+                w = atol + rtol * max(abs(yn[i]), abs(ynew[i]))
+            else:
+                w = atol * xref + rtol * max(abs(yn[i]), abs(ynew[i]))
+                if ynew[i] < xvmin:
+                    xvmin = ynew[i]
+            q = e / w
+            acc += q * q
+    return 0, math.sqrt(acc / (2 * N)), its, xvmin
