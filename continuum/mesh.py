@@ -78,9 +78,9 @@ def _segment(a: float, b: float, ncell: int, beta: float, refine_a: bool, refine
     elif refine_a and refine_b:
         u = 0.5 * (1.0 + np.tanh(beta * (2.0 * s - 1.0)) / math.tanh(beta))
     elif refine_b:
-        u = 1.0 + np.tanh(beta * (s - 1.0)) / math.tanh(beta)
-    else:
         u = np.tanh(beta * s) / math.tanh(beta)
+    else:
+        u = 1.0 - np.tanh(beta * (1.0 - s)) / math.tanh(beta)
     u[0], u[-1] = 0.0, 1.0
     return a + (b - a) * u
 
