@@ -54,7 +54,7 @@ Unknown sections or keys, wrong types and out-of-range values raise
     nodes = 1000
     grading_ratio = 20.0        # largest/smallest cell in a refined segment
     rtol = 1e-6
-    atol = 1e-8                 # absolute tolerance on x_Br and on x_V / x_V,ref
+    atol = 1e-6                 # absolute tolerance on x_Br and on x_V / x_V,ref
     contact_mode = "region"     # "region": psi fixed on every electrode node; "line": only at
                                 # the contact line (the electrode edge facing the gap)
     max_steps = 200000
@@ -223,7 +223,7 @@ class SolverOptions:
     nodes: int = 1000
     grading_ratio: float = 20.0
     rtol: float = 1e-6
-    atol: float = 1e-8
+    atol: float = 1e-6
     contact_mode: str = "region"
     max_steps: int = 200000
     max_newton: int = 6
