@@ -156,42 +156,40 @@ def _creation_rate(x, e, nb, occ, ncl, nion, bv, ivb, cfac):
 
 
 @njit(cache=True)
-def _mark(y, stamp, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, cfac,
-          site_vac, vrates, crate, tree, vstamp, estamp, nleaf, cap):
-    q = site_vac[y]
-    if q >= 0 and vstamp[q] != stamp:
-        vstamp[q] = stamp
-        tot = _vac_rates(q, y, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates)
-        _tree_set(tree, nleaf, q, tot)
-    e = el_idx[y]
-    if e >= 0 and estamp[e] != stamp:
-        estamp[e] = stamp
-        r = _creation_rate(y, e, nb, occ, ncl, nion, bv, ivb, cfac)
-        crate[e] = r
-        _tree_set(tree, nleaf, cap + e, r)
-
-
-@njit(cache=True)
 def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac,
                   cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i):
-    """Recompute every rate that can depend on the sites changed by the last event (c0, c1)."""
+    """Recompute every rate that can depend on the sites changed by the last event (c0, c1):
+    vacancies and electrode sites within two shells of c0/c1 or of a vacancy next to them."""
     stamp = iscal[3] + 1
     iscal[3] = stamp
     nleaf = iscal[5]
     cap = iscal[6]
-    for m in range(2):
-        c = c0 if m == 0 else c1
-        if c < 0:
+    z = nb.shape[1]
+    for m in range(2 * (z + 1)):
+        # centres: c0 and its vacant neighbours, then c1 and its vacant neighbours
+        base = c0 if m < z + 1 else c1
+        j = m % (z + 1)
+        if base < 0:
             continue
+        if j == 0:
+            c = base
+        else:
+            c = nb[base, j - 1]
+            if c < 0 or occ[c] != VAC:
+                continue
         for p in range(d2s[c], d2s[c + 1]):
-            _mark(d2i[p], stamp, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, cfac,
-                  site_vac, vrates, crate, tree, vstamp, estamp, nleaf, cap)
-        for k in range(nb.shape[1]):
-            a = nb[c, k]
-            if a >= 0 and occ[a] == VAC:
-                for p in range(d2s[a], d2s[a + 1]):
-                    _mark(d2i[p], stamp, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac,
-                          cfac, site_vac, vrates, crate, tree, vstamp, estamp, nleaf, cap)
+            y = d2i[p]
+            q = site_vac[y]
+            if q >= 0 and vstamp[q] != stamp:
+                vstamp[q] = stamp
+                tot = _vac_rates(q, y, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates)
+                _tree_set(tree, nleaf, q, tot)
+            e = el_idx[y]
+            if e >= 0 and estamp[e] != stamp:
+                estamp[e] = stamp
+                r = _creation_rate(y, e, nb, occ, ncl, nion, bv, ivb, cfac)
+                crate[e] = r
+                _tree_set(tree, nleaf, cap + e, r)
 
 
 @njit(cache=True)
