@@ -15,6 +15,9 @@ State layout
 ``vrates[C,z+2]`` rates of the events owned by vacancy slot q: the z hops of the ions on its
                   neighbour sites into it, then annihilation filling it with Br, with Cl
 ``crate[M]``      creation rate of electrode site e (ion leaves into the electrode)
+``cfac[M,2,z+1]`` creation prefactor of electrode site e for species s with n Cl neighbours:
+                  ``k_e exp(−(E_a,el(s,n) − E_a,Br)/kT) exp(−(E_V,Br − μ_V − (ψ_el − ψ_x))/2kT)``
+``afac[M,2,z+1]`` the annihilation counterpart (same species factor, opposite energy sign)
 ``tree[2L]``      binary sum tree; leaf q < C is vacancy slot q, leaf C+e electrode site e
 ``iscal``         [0] n_vac, [1] steps (all events), [2] next ion id, [3] stamp,
                   [4] hops (ion hops only), [5] L (leaves), [6] C (vacancy capacity)
@@ -133,9 +136,9 @@ def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, 
             p_cl = ncl[v] / nion[v]
         else:
             p_cl = 0.5
-        base = afac[e] * iv
-        r0 = (1.0 - p_cl) * base * _shell_factor(v, 0, 1, nb, occ, ncl, nion, bv, ivb)
-        r1 = p_cl * base * _shell_factor(v, 1, 1, nb, occ, ncl, nion, bv, ivb)
+        n = ncl[v]
+        r0 = (1.0 - p_cl) * afac[e, 0, n] * iv * _shell_factor(v, 0, 1, nb, occ, ncl, nion, bv, ivb)
+        r1 = p_cl * afac[e, 1, n] * iv * _shell_factor(v, 1, 1, nb, occ, ncl, nion, bv, ivb)
         vrates[q, z] = r0
         vrates[q, z + 1] = r1
         tot += r0
@@ -152,7 +155,7 @@ def _creation_rate(x, e, nb, occ, ncl, nion, bv, ivb, cfac):
     if s == VAC:
         return 0.0
     c = np.int64(s)
-    return cfac[e] * bv[ncl[x], nion[x]] * _shell_factor(x, c, -1, nb, occ, ncl, nion, bv, ivb)
+    return cfac[e, c, ncl[x]] * bv[ncl[x], nion[x]] * _shell_factor(x, c, -1, nb, occ, ncl, nion, bv, ivb)
 
 
 @njit(cache=True)

@@ -34,19 +34,37 @@ Environment-dependent barrier (documented choice)
     for a hop and its reverse and detailed balance holds for any δ.
 
 Electrode events (site x inside an electrode with potential ψ_el and prefactor k_e)
+    An ion entering or leaving the electrode crosses a saddle like a lattice hop, so it carries
+    the kinetically-resolved barrier of its species (docs/model.md §3). Documented choice: the
+    barrier includes the environment shift, with the Cl count of x's own neighbour shell,
+
+        ``E_a,el(s, x) = E_a,s + δ_s · n_Cl(x)``,
+
+    i.e. δ_s per Cl ion next to the one lattice end site of the event (a hop averages the two end
+    sites' counts). ``n_Cl(x)`` counts the neighbours of x, which the event does not change, so
+    creation and its reverse annihilation carry the same factor. The species factor is taken
+    relative to a Br ion in a Cl-free shell,
+
+        ``K_s(x) = exp(−(E_a,el(s, x) − E_a,Br)/kT)``,
+
+    so ``k_e`` (``Electrode.rate_Hz``) is the prefactor of Br with no Cl neighbours (with
+    ``δ_s = 0`` simply the prefactor for Br).
+
     Creation: the ion on x (species s) leaves into the electrode. Moving a charge −e from ψ_x
     to ψ_el changes its energy by ``−(ψ_el − ψ_x)`` eV, so
     ``ΔE_create = E_V(x) − μ_V − (ψ_el − ψ_x) + Σ_{vacancies w next to x} ΔE_V(w)``
-    and ``w_create = k_e exp(−ΔE_create/2kT)``.
+    and ``w_create = k_e K_s(x) exp(−ΔE_create/2kT)``.
     Annihilation: a vacancy on x is filled from the electrode by species s with probability
     ``p_s`` = the fraction of s among the ions on x's neighbour sites (½ each if there are
     none), i.e. ions enter in proportion to the local composition (as the continuum's
-    source term assumes); ``w_annihilate,s = p_s k_e exp(+ΔE_create,s/2kT)`` where
+    source term assumes); ``w_annihilate,s = p_s k_e K_s(x) exp(+ΔE_create,s/2kT)`` where
     ``ΔE_create,s`` is the creation energy of the state with s on x. Hence, for every pair of
     states, ``w_create/w_annihilate = exp(−(ΔE_create + kT ln p_s)/kT)``: detailed balance with
     an electrode that is an ion reservoir in local equilibrium with the contact, whose
-    chemical potential for species s is the ideal-mixing value ``kT ln p_s``. ``p_s`` depends
-    only on x's neighbours, which the event does not change.
+    chemical potential for species s is the ideal-mixing value ``kT ln p_s``; and
+    ``w_create·w_annihilate = p_s (k_e K_s(x))²`` fixes the kinetic prefactor. ``p_s`` and
+    ``K_s`` depend only on x's neighbours, which the event does not change. The overpotential
+    enters as ``exp(∓(ψ_el − ψ_x)/2kT)`` (transfer coefficient ½).
 """
 from __future__ import annotations
 
@@ -159,10 +177,21 @@ class RateModel:
         de = np.array([self.barrier_shift_br_eV, self.barrier_shift_cl_eV])[:, None]
         return self.attempt_frequency_Hz * np.exp(-(ea + de * n / 2.0) / self.kT_eV)
 
+    def electrode_species_table(self, z: int) -> np.ndarray:
+        """``K_s(n) = exp(−(E_a,s + δ_s n − E_a,Br)/kT)`` for s = Br, Cl and n = 0..z Cl ions next
+        to the electrode site: the species factor of electrode events (module docstring)."""
+        n = np.arange(z + 1, dtype=float)
+        ea = np.array([self.barrier_br_eV, self.barrier_cl_eV])[:, None]
+        de = np.array([self.barrier_shift_br_eV, self.barrier_shift_cl_eV])[:, None]
+        return np.exp(-(ea + de * n - self.barrier_br_eV) / self.kT_eV)
+
 
 @dataclass(frozen=True, eq=False)
 class Electrode:
-    """An electrode contact: the sites it touches, its potential (V) and rate prefactor k_e (Hz)."""
+    """An electrode contact: the sites it touches, its potential (V) and rate prefactor k_e (Hz).
+
+    ``rate_Hz`` is the prefactor of a Br ion with no Cl neighbours; other species and
+    environments carry ``exp(−(E_a,el(s, x) − E_a,Br)/kT)`` (see the module docstring)."""
 
     mask: np.ndarray
     potential_V: float

@@ -259,11 +259,14 @@ class Simulation:
             x = (self.e_ref - m.vacancy_reservoir_eV - (pel - psi_abs)) / (2 * kt)
             if np.abs(x).max() > 600:
                 raise InputError("electrode.potential_V", float(np.abs(pel - psi_abs).max()), "electrode energy step too large (exp overflow)")
-            self.cfac = ke * np.exp(-x)
-            self.afac = ke * np.exp(x)
+            ks = m.electrode_species_table(z)  # (2, z+1): species/environment barrier factor
+            self.cfac = (ke * np.exp(-x))[:, None, None] * ks[None]
+            self.afac = (ke * np.exp(x))[:, None, None] * ks[None]
+            if not (np.isfinite(self.cfac).all() and np.isfinite(self.afac).all()):
+                raise InputError("electrode.rate_Hz", float(ke.max()), "electrode rates overflow (barrier or potential too large)")
         else:
-            self.cfac = np.zeros(0)
-            self.afac = np.zeros(0)
+            self.cfac = np.zeros((0, 2, z + 1))
+            self.afac = np.zeros((0, 2, z + 1))
 
     def _shells_from_occupancy(self):
         nb = self.geo.nb

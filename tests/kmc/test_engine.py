@@ -89,6 +89,7 @@ def apply_event(occ, ev):
 
 
 def reverse_rate(sim_after, ev):
+    """Rate of the reverse of ``ev`` in the state after it (0.0 if the reverse is impossible)."""
     for r in sim_after.events():
         if ev["kind"] == "hop" and r["kind"] == "hop" and r["from"] == ev["to"] and r["to"] == ev["from"]:
             return r["rate"]
@@ -96,16 +97,31 @@ def reverse_rate(sim_after, ev):
             return r["rate"]
         if ev["kind"] == "annihilate" and r["kind"] == "create" and r["site"] == ev["site"]:
             return r["rate"]
-    raise AssertionError(f"no reverse event for {ev}")
+    return 0.0
+
+
+def barrier_eV(model, species, n_cl):
+    """Kinetically-resolved barrier E_a,s + δ_s·n (eV), written out independently of the tables."""
+    ea = (model.barrier_br_eV, model.barrier_cl_eV)[species]
+    de = (model.barrier_shift_br_eV, model.barrier_shift_cl_eV)[species]
+    return ea + de * n_cl
 
 
 def test_detailed_balance_of_every_event_pair():
+    """For every sampled event and its reverse: the ratio w_f/w_r is fixed by the independently
+    written Hamiltonian (and the electrode's ion reservoir kT ln p_s), and the product w_f·w_r by
+    the kinetically-resolved barrier of the moving species: ν² e^{−2E_a(s,env)/kT} for a hop,
+    p_s (k_e e^{−(E_a,el(s,x) − E_a,Br)/kT})² for an electrode event (rates.py docstring)."""
     g, occ0, model, psi, els = scenario(3)
     kt = model.kT_eV
+    nu = model.attempt_frequency_Hz
+    nb = g.neighbors
     el_of_site = np.full(g.n_sites, -1)
     for j, e in enumerate(els):
         el_of_site[e.mask] = j
     checked = {"hop": 0, "create": 0, "annihilate": 0}
+    species_seen = {"create": set(), "annihilate": set()}
+    irreversible = 0
     rng = np.random.default_rng(5)
     sim0 = Simulation(g, occ0, model, 1, site_potentials_V=psi, electrodes=els)
     sim0.run(hops=400)  # scramble into a generic state with neighbouring vacancies
@@ -113,6 +129,10 @@ def test_detailed_balance_of_every_event_pair():
     for _ in range(2):
         sim0.run(hops=300)
         states.append(sim0.occupancy)
+
+    def n_cl(occ, site, exclude=-1):
+        return sum(1 for j in nb[site] if j >= 0 and j != exclude and occ[j] == CL)
+
     for occ in states:
         sim = Simulation(g, occ, model, 1, site_potentials_V=psi, electrodes=els)
         evs = sim.events()
@@ -123,21 +143,35 @@ def test_detailed_balance_of_every_event_pair():
             sim_after = Simulation(g, after, model, 1, site_potentials_V=psi, electrodes=els)
             w_f, w_r = ev["rate"], reverse_rate(sim_after, ev)
             de = total_energy(sim, after) - total_energy(sim, occ)
+            sp = ev["species"]
             if ev["kind"] == "hop":
                 expect = np.exp(-de / kt)
+                i, j = ev["from"], ev["to"]
+                ea = barrier_eV(model, sp, (n_cl(occ, i, j) + n_cl(occ, j, i)) / 2)
+                product = nu ** 2 * np.exp(-2 * ea / kt)
             else:
                 x = ev["site"]
-                shell = [occ[j] for j in g.neighbors[x] if j >= 0 and occ[j] != VAC]
-                sp = ev["species"] if ev["kind"] == "create" else ev["species"]
+                shell = [occ[j] for j in nb[x] if j >= 0 and occ[j] != VAC]
                 p = (sum(o == sp for o in shell) / len(shell)) if shell else 0.5
-                pel = els[el_of_site[x]].potential_V
+                el = els[el_of_site[x]]
+                if p == 0.0:
+                    # the electrode supplies no ion of this species (none next to x): its
+                    # creation has no reverse (reservoir chemical potential kT ln 0 = −∞)
+                    assert ev["kind"] == "create" and w_r == 0.0, ev
+                    irreversible += 1
+                    continue
                 if ev["kind"] == "create":  # ion to the electrode: −e·ψ_el; reservoir μ_s = kT ln p_s
-                    expect = np.exp(-(de - pel + kt * np.log(p)) / kt)
+                    expect = np.exp(-(de - el.potential_V + kt * np.log(p)) / kt)
                 else:
-                    expect = np.exp(-(de + pel - kt * np.log(p)) / kt)
+                    expect = np.exp(-(de + el.potential_V - kt * np.log(p)) / kt)
+                k_s = el.rate_Hz * np.exp(-(barrier_eV(model, sp, n_cl(occ, x)) - model.barrier_br_eV) / kt)
+                product = p * k_s ** 2
+                species_seen[ev["kind"]].add(sp)
             assert w_f / w_r == pytest.approx(expect, rel=1e-9), ev
+            assert w_f * w_r == pytest.approx(product, rel=1e-9), ev
             checked[ev["kind"]] += 1
     assert min(checked.values()) >= 5, checked
+    assert species_seen == {"create": {BR, CL}, "annihilate": {BR, CL}}, species_seen
 
 
 def test_incremental_rates_equal_full_rebuild():
