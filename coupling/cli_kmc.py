@@ -9,6 +9,14 @@ Random Br/Cl alloy with one vacancy per replica, zero field, rate ratio w_Cl/w_B
 coefficients ``l_*`` are per vacancy in units of w_Br (docs/model.md §3); standard errors come
 from independent replicas seeded by ``SeedSequence(seed).spawn(replicas)``, so the numbers do
 not depend on ``--workers``.
+
+    halide-ionics kmc electrode --x-cl 0.5 --overpotential 0.0 --vacancy-fraction 2e-3 --json
+
+Electrode rate law and equilibrium vacancy fraction of a contact (every site of a periodic box
+exchanges vacancies with a fixed-composition electrode at the overpotential): creation rate per
+ion site and annihilation rate per vacancy (Hz) and the time-averaged vacancy fraction, with
+standard errors, next to the dilute random-alloy closed form. ``--vacancy-fraction`` sets μ_V so
+that pure CsPbBr3 at zero overpotential has that vacancy fraction.
 """
 from __future__ import annotations
 
@@ -16,12 +24,13 @@ import logging
 
 from halide_ionics.errors import InputError
 
-HELP = "lattice KMC estimators (Onsager coefficients and tracer correlation factors)"
+HELP = "lattice KMC estimators (Onsager coefficients, tracer correlation factors, electrode rate law)"
 DESCRIPTION = (
     "Lattice kinetic Monte Carlo of Br/Cl ions and vacancies. 'onsager': per-vacancy Onsager "
     "coefficients l_ij = <dR_i.dR_j>/(z s^2 t) (units of w_Br) and tracer correlation factors of a "
     "random alloy with one vacancy, with standard errors from independent replicas, and the "
-    "Manning/MAA closed form for reference."
+    "Manning/MAA closed form for reference. 'electrode': electrode creation/annihilation rates and "
+    "the equilibrium vacancy fraction of a contact at one composition and overpotential."
 )
 
 log = logging.getLogger(__name__)
@@ -43,12 +52,61 @@ def add_arguments(parser) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1: serial)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
+    e = sub.add_parser("electrode", help="electrode rate law and equilibrium vacancy fraction of a contact")
+    e.add_argument("--x-cl", type=float, default=0.5, help="Cl fraction of the contact, in [0, 1] (default 0.5)")
+    e.add_argument("--overpotential", type=float, default=0.0, help="electrode overpotential in V (default 0)")
+    e.add_argument("--vacancy-fraction", type=float, default=2e-3,
+                   help="vacancy fraction of pure CsPbBr3 at zero overpotential, sets mu_V (default 2e-3)")
+    e.add_argument("--electrode-rate", type=float, default=None,
+                   help="electrode prefactor k_e in Hz (default: the bare Br hop rate)")
+    e.add_argument("--cells", type=int, default=6, help="cubic cells per side, periodic, >= 3 (default 6)")
+    e.add_argument("--replicas", type=int, default=8, help="independent replicas, >= 2 (default 8)")
+    e.add_argument("--events-per-replica", type=int, default=100_000, help="KMC events per replica (default 100000)")
+    e.add_argument("--seed", type=int, default=0, help="non-negative integer seed (default 0)")
+    e.add_argument("--workers", type=int, default=1, help="worker processes (default 1: serial)")
+    e.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def _run_electrode(args) -> int:
+    from halide_ionics.kmc import RateModel, electrode_rates
+
+    if args.workers < 1:
+        raise InputError("workers", args.workers, "must be a positive integer")
+    model = RateModel().reservoir_for_vacancy_fraction(args.vacancy_fraction)
+    kw = dict(x_cl=args.x_cl, overpotential_V=args.overpotential, rate_model=model, cells=args.cells,
+              replicas=args.replicas, events_per_replica=args.events_per_replica, seed=args.seed,
+              electrode_rate_Hz=args.electrode_rate)
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        electrode_rates(**dict(kw, replicas=2, events_per_replica=1))  # validate before the pool
+        with ProcessPoolExecutor(args.workers) as ex:
+            res = electrode_rates(executor=ex, **kw)
+    else:
+        res = electrode_rates(**kw)
+    d = res.to_dict()
+    if args.json:
+        from halide_ionics.coupling.cli import print_json
+
+        print_json(d)
+    else:
+        ref = d["reference"]
+        print(f"x_V = {d['vacancy_fraction']:.5g} ± {d['vacancy_fraction_se']:.2g}   (dilute closed form {ref['vacancy_fraction']:.5g})")
+        print(f"creation per ion site = {d['creation_rate_Hz']:.5g} ± {d['creation_rate_se_Hz']:.2g} Hz   "
+              f"(closed form {ref['creation_rate_Hz']:.5g})")
+        print(f"annihilation per vacancy = {d['annihilation_rate_Hz']:.5g} ± {d['annihilation_rate_se_Hz']:.2g} Hz   "
+              f"(closed form {ref['annihilation_rate_Hz']:.5g})")
+        print(f"{d['hops']} hops, {d['creations_br'] + d['creations_cl']} creations in {d['wall_seconds']:.1f} s")
+    return 0
+
 
 def run(args) -> int:
     from halide_ionics.kmc import onsager_coefficients
 
+    if args.kmc_command == "electrode":
+        return _run_electrode(args)
     if args.kmc_command != "onsager":
-        raise InputError("action", args.kmc_command, "must be 'onsager'")
+        raise InputError("action", args.kmc_command, "must be 'onsager' or 'electrode'")
     if args.workers < 1:
         raise InputError("workers", args.workers, "must be a positive integer")
     kw = dict(lattice=args.lattice, cells=args.cells, x_cl=args.x_cl, rate_ratio=args.rate_ratio,

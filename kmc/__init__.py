@@ -1,12 +1,16 @@
 """halide_ionics.kmc — lattice kinetic Monte Carlo of halide ions and vacancies.
 
 Public API: :class:`Simulation`, :class:`RateModel`, :class:`Electrode`, observers, and the
-estimators :func:`onsager_coefficients`, :func:`tracer_correlation`, :func:`manning_onsager`.
+estimators :func:`onsager_coefficients`, :func:`tracer_correlation`, :func:`manning_onsager`,
+:func:`electrode_rates` (with its closed form :func:`electrode_reference`).
 Knows nothing of the continuum.
 """
 from .estimators import (
+    ElectrodeRatesResult,
     OnsagerResult,
     TracerResult,
+    electrode_rates,
+    electrode_reference,
     manning_onsager,
     onsager_coefficients,
     random_alloy,
@@ -25,8 +29,11 @@ from .simulation import Simulation
 
 __all__ = [
     "K_B_EV",
+    "ElectrodeRatesResult",
     "OnsagerResult",
     "TracerResult",
+    "electrode_rates",
+    "electrode_reference",
     "manning_onsager",
     "onsager_coefficients",
     "random_alloy",

@@ -18,6 +18,7 @@ State layout
 ``cfac[M,2,z+1]`` creation prefactor of electrode site e for species s with n Cl neighbours:
                   ``k_e exp(−(E_a,el(s,n) − E_a,Br)/kT) exp(−(E_V,Br − μ_V − (ψ_el − ψ_x))/2kT)``
 ``afac[M,2,z+1]`` the annihilation counterpart (same species factor, opposite energy sign)
+``el_p[M]``       Cl fraction of the ions electrode site e supplies (-1: that of its neighbours)
 ``tree[2L]``      binary sum tree; leaf q < C is vacancy slot q, leaf C+e electrode site e
 ``iscal``         [0] n_vac, [1] steps (all events), [2] next ion id, [3] stamp,
                   [4] hops (ion hops only), [5] L (leaves), [6] C (vacancy capacity)
@@ -112,7 +113,7 @@ def _shell_factor(x, c, sign, nb, occ, ncl, nion, bv, ivb):
 
 
 @njit(cache=True)
-def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates):
+def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac, vrates):
     """Fill vrates[q] for the vacancy on site v; return their sum."""
     z = nb.shape[1]
     iv = ivb[ncl[v], nion[v]]
@@ -132,7 +133,9 @@ def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, 
         tot += r
     e = el_idx[v]
     if e >= 0:
-        if nion[v] > 0:
+        if el_p[e] >= 0.0:
+            p_cl = el_p[e]  # electrode of fixed composition
+        elif nion[v] > 0:
             p_cl = ncl[v] / nion[v]
         else:
             p_cl = 0.5
@@ -159,7 +162,7 @@ def _creation_rate(x, e, nb, occ, ncl, nion, bv, ivb, cfac):
 
 
 @njit(cache=True)
-def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac,
+def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac,
                   cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i):
     """Recompute every rate that can depend on the sites changed by the last event (c0, c1):
     vacancies and electrode sites within two shells of c0/c1 or of a vacancy next to them."""
@@ -185,7 +188,7 @@ def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el
             q = site_vac[y]
             if q >= 0 and vstamp[q] != stamp:
                 vstamp[q] = stamp
-                tot = _vac_rates(q, y, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates)
+                tot = _vac_rates(q, y, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac, vrates)
                 _tree_set(tree, nleaf, q, tot)
             e = el_idx[y]
             if e >= 0 and estamp[e] != stamp:
@@ -196,7 +199,7 @@ def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el
 
 
 @njit(cache=True)
-def _refresh_all(iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_sites, afac,
+def _refresh_all(iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, el_sites, afac,
                  cfac, vac_site, vrates, crate, tree):
     """Recompute all rates and the whole sum tree from the state."""
     nleaf = iscal[5]
@@ -205,7 +208,7 @@ def _refresh_all(iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_
         tree[n] = 0.0
     for q in range(iscal[0]):
         tree[nleaf + q] = _vac_rates(q, vac_site[q], nb, zval, occ, ncl, nion, ba, bv, ivb, vfac,
-                                     el_idx, afac, vrates)
+                                     el_idx, el_p, afac, vrates)
     for e in range(el_sites.shape[0]):
         r = _creation_rate(el_sites[e], e, nb, occ, ncl, nion, bv, ivb, cfac)
         crate[e] = r
@@ -225,7 +228,7 @@ def _shell_update(x, c, sign, nb, ncl, nion):
 
 @njit(cache=True)
 def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
-         nb, jv, zval, d2s, d2i, ba, bv, ivb, vfac, el_idx, el_sites, el_of, afac, cfac,
+         nb, jv, zval, d2s, d2i, ba, bv, ivb, vfac, el_idx, el_p, el_sites, el_of, afac, cfac,
          occ, ncl, nion, site_vac, vac_site, vrates, crate, tree, vstamp, estamp, varr, vres,
          dR, ion_id, ion_R, ion_nj, ion_sp, ring, ion_W, corr, el_count):
     """Execute events until ``iscal[1] == step_target`` or the clock would pass ``t_max``.
@@ -338,7 +341,7 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
                 # rates of the moved vacancy (now on i); a hand-inlined copy of _vac_rates,
                 # which tests check against it (calls with many array arguments are slow)
                 if el_idx[i] >= 0:
-                    tot = _vac_rates(q, i, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, afac, vrates)
+                    tot = _vac_rates(q, i, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac, vrates)
                 else:
                     iv = ivb[ncl[i], nion[i]]
                     clean_v = nion[i] == zval[i]
@@ -361,7 +364,7 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
                 if iscal[0] > 1 or nel > 0:
                     vstamp[q] = iscal[3] + 1
                     _refresh_near(i, v, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
-                                  afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
+                                  el_p, afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
             else:
                 # ---- annihilation: vacancy on v filled from the electrode ----
                 c = np.int64(kk - z)
@@ -387,7 +390,7 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
                     ion_id[v] = idn
                     ion_sp[idn] = c
                 _refresh_near(v, -1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
-                              afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
+                              el_p, afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
         else:
             # ---- creation: the ion on electrode site x leaves into the electrode ----
             e = leaf - cap
@@ -404,5 +407,5 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
             if track:
                 ion_id[x] = -1
             _refresh_near(x, -1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
-                          afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
+                          el_p, afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
     return 0

@@ -20,6 +20,24 @@ same ion (window ``K``, default 8; correlations of more distant jumps are below 
 cubic lattices), which is an unbiased, low-variance estimator of the limit
 ``f = lim ⟨R²⟩/(n s²)``. The plain ``Σ R²/Σ n s²`` over the whole run (``f_msd``) is reported as
 well; it is biased by O(1/n) for n jumps per ion.
+
+Electrode rate law and equilibrium vacancy fraction (:func:`electrode_rates`): a periodic box
+of the perovskite X sublattice, random alloy of Cl fraction c, every site an electrode contact
+at potential ψ_el = η (site potentials and field 0) of fixed composition (``Electrode.cl_fraction
+= c``: a true ion reservoir, μ_s = kT ln p_s; the local-composition rule would let the box drift
+to pure Br, see :mod:`~halide_ionics.kmc.rates`), run grand-canonically. Its stationary state is
+the equilibrium ``P ∝ Π_ions p_s · Π_vacancies exp(−(E_V(v) − μ_V − η)/kT)``. For dilute
+vacancies a vacancy's shell holds z ions whose species are independent with P(Cl) = c, and an
+ion weighs Σ_s p_s = 1 against a vacancy's Boltzmann factor, so (:func:`electrode_reference`)
+
+    x_V/(1 − x_V) = exp(−(E_V,Br − μ_V − η)/kT) · R(c),
+    R(c) = ⟨exp(−(E_V(env) − E_V,Br)/kT)⟩_{n_Cl ~ Bin(z, c)} = (1 − c + c e^{−(E_V,Cl − E_V,Br)/(z kT)})^z,
+
+i.e. x_V(c)/x_V(0) = R(c)·(1 − x_V(c))/(1 − x_V(0)). Corrections are O(z x_V) (a vacancy in
+another's shell changes its n_ion) and vanish for c = 0 and 1. An ion's species is independent
+of its shell, so the creation rate per ion site is
+``k_e Σ_n Bin(n) e^{−(E_V(n) − μ_V − η)/2kT} Σ_s p_s K_s(n)`` (∝ e^{+η/2kT}) and the annihilation
+rate per vacancy follows from the flux balance ``k_cr (1 − x_V) = k_an x_V`` (∝ e^{−η/2kT}).
 """
 from __future__ import annotations
 
@@ -33,7 +51,7 @@ from halide_ionics.errors import InputError, check_choice, check_fraction, check
 from halide_ionics.structures import COORDINATION, LATTICES, TRACER_CORRELATION_FACTOR, build_lattice
 from halide_ionics.structures.species import BR, CL, VAC
 
-from .rates import RateModel
+from .rates import Electrode, RateModel
 from .simulation import Simulation
 
 
@@ -272,5 +290,194 @@ def tracer_correlation(lattice: str, cells: int, replicas: int, hops_per_replica
                         exact=TRACER_CORRELATION_FACTOR[lattice], hops=r.hops)
 
 
-__all__ = ["OnsagerResult", "TracerResult", "manning_onsager", "onsager_coefficients", "random_alloy",
-           "tracer_correlation"]
+# ---- electrode rate law and equilibrium vacancy fraction ----------------------------------------
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    """An int or a SeedSequence as a fresh SeedSequence (a given one is copied, so spawning from
+    it never depends on how often the caller's object was spawned from before)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError("seed", seed, "must be a non-negative integer or a numpy SeedSequence")
+    return np.random.SeedSequence(int(seed))
+
+
+def _electrode_model(rate_model: RateModel) -> RateModel:
+    import dataclasses
+
+    return dataclasses.replace(rate_model, field_V_per_A=0.0)
+
+
+def electrode_reference(x_cl: float, overpotential_V: float, rate_model: RateModel,
+                        electrode_rate_Hz: float | None = None, coordination: int = 8) -> dict:
+    """Dilute-vacancy closed form of what :func:`electrode_rates` measures (module docstring).
+
+    Returns ``vacancy_fraction``, ``vacancy_odds_ratio`` R(c) = [x_V/(1−x_V)](c)/[x_V/(1−x_V)](0)
+    at the same μ_V and η, ``creation_rate_Hz`` (per ion site) and ``annihilation_rate_Hz``
+    (per vacancy). ``electrode_rate_Hz`` defaults to the bare Br hop rate ν e^{−E_a,Br/kT}.
+    """
+    import math
+
+    c = check_fraction("x_cl", x_cl)
+    m = _electrode_model(rate_model)
+    z = int(coordination)
+    kt = m.kT_eV
+    ke = m.hop_rate_Hz(BR) if electrode_rate_Hz is None else check_positive("electrode_rate_Hz", electrode_rate_Hz)
+    n = np.arange(z + 1)
+    binom = np.array([math.comb(z, k) for k in n], dtype=float) * c ** n * (1.0 - c) ** (z - n)
+    ev = m.vacancy_energy_table(z)[:, z]  # E_V(n_Cl, n_ion = z)
+    e_ref = m.vacancy_formation_br_eV
+    de = ev - m.vacancy_reservoir_eV - float(overpotential_V)  # creation energy of an isolated vacancy
+    ks = m.electrode_species_table(z)  # (2, z+1)
+    species = (1.0 - c) * ks[0] + c * ks[1]
+    odds_ratio = float((binom * np.exp(-(ev - e_ref) / kt)).sum())
+    y = float(np.exp(-(e_ref - m.vacancy_reservoir_eV - float(overpotential_V)) / kt)) * odds_ratio
+    x_v = y / (1.0 + y)
+    k_cr = ke * float((binom * np.exp(-de / (2 * kt)) * species).sum())
+    return {"vacancy_fraction": x_v, "vacancy_odds_ratio": odds_ratio, "creation_rate_Hz": k_cr,
+            "annihilation_rate_Hz": k_cr / y, "electrode_rate_Hz": ke}
+
+
+def _electrode_replica(task: dict) -> dict:
+    """One grand-canonical replica of :func:`electrode_rates` (module level: picklable)."""
+    g = _lattice("perovskite-x", task["cells"], task["lattice_constant_A"])
+    n = g.n_sites
+    rng = np.random.default_rng(task["seed_seq"])
+    n_vac = int(rng.binomial(n, task["x_v_guess"]))
+    occ = random_alloy(n, task["x_cl"], n_vac, rng)
+    el = Electrode(np.ones(n, dtype=bool), task["overpotential_V"], task["electrode_rate_Hz"], "contact",
+                   cl_fraction=task["x_cl"])
+    sim = Simulation(g, occ, RateModel(**task["rate_model"]), rng, electrodes=[el])
+    if task["equilibration_events"]:
+        sim.run(hops=task["equilibration_events"])
+    sim = _reset_accumulators(sim)
+    c0 = sim.electrode_counts[0].copy()
+    t0, h0 = sim.time_s, sim.hops
+    sim.run(hops=task["events"])
+    counts = sim.electrode_counts[0] - c0  # [kind, species]
+    t = sim.time_s - t0
+    vac_time = float(sim.vacancy_residence_s().sum())  # ∫ N_vac dt over the measurement
+    occ = sim.occupancy
+    ions = occ != VAC
+    return {"counts": counts, "T": t, "vac_time": vac_time, "site_time": n * t, "hops": sim.hops - h0,
+            "x_cl_end": float((occ == CL).sum() / max(ions.sum(), 1)), "n_sites": n}
+
+
+@dataclass(frozen=True)
+class ElectrodeRatesResult:
+    """Electrode rate law and vacancy fraction of a contact of Cl fraction ``x_cl`` at overpotential
+    ``overpotential_V``; rates in Hz with standard errors over replicas (ratio-of-sums, delta method)."""
+
+    x_cl: float
+    overpotential_V: float
+    cells: int
+    replicas: int
+    events_per_replica: int
+    equilibration_events: int
+    electrode_rate_Hz: float
+    creation_rate_Hz: float  # per ion site
+    creation_rate_se_Hz: float
+    annihilation_rate_Hz: float  # per vacancy
+    annihilation_rate_se_Hz: float
+    vacancy_fraction: float  # time average
+    vacancy_fraction_se: float
+    balance_residual_Hz: float  # creation·(1 − x_V) − annihilation·x_V (per site)
+    balance_residual_se_Hz: float
+    counts: np.ndarray  # [kind (0 creation, 1 annihilation), species (0 Br, 1 Cl)], all replicas
+    x_cl_end: float  # Cl fraction of the ions at the end, mean over replicas
+    hops: int
+    time_s: float  # simulated time, all replicas
+    wall_seconds: float
+    reference: dict  # electrode_reference(...) (dilute closed form)
+
+    def to_dict(self) -> dict:
+        out = {f: getattr(self, f) for f in (
+            "x_cl", "overpotential_V", "cells", "replicas", "events_per_replica", "equilibration_events",
+            "electrode_rate_Hz", "creation_rate_Hz", "creation_rate_se_Hz", "annihilation_rate_Hz",
+            "annihilation_rate_se_Hz", "vacancy_fraction", "vacancy_fraction_se", "balance_residual_Hz",
+            "balance_residual_se_Hz", "x_cl_end", "hops", "time_s", "wall_seconds")}
+        c = np.asarray(self.counts)
+        out.update(creations_br=int(c[0, 0]), creations_cl=int(c[0, 1]), annihilations_br=int(c[1, 0]),
+                   annihilations_cl=int(c[1, 1]), reference=dict(self.reference))
+        return out
+
+
+def electrode_rates(x_cl: float, overpotential_V: float, rate_model: RateModel, cells: int, replicas: int,
+                    events_per_replica: int, seed, *, electrode_rate_Hz: float | None = None,
+                    equilibration_events: int | None = None, lattice_constant_A: float = 5.8,
+                    executor=None) -> ElectrodeRatesResult:
+    """Electrode creation/annihilation rates and the equilibrium vacancy fraction at one contact
+    composition and overpotential (module docstring; deterministic, module level, picklable).
+
+    Parameters
+    ----------
+    x_cl : Cl fraction of the ions (random alloy) and of the ions the electrode supplies.
+    overpotential_V : electrode potential ψ_el relative to the (zero) site potentials (V).
+    rate_model : RateModel; its uniform field is ignored (periodic box). μ_V
+        (``vacancy_reservoir_eV``) sets the absolute vacancy level
+        (:meth:`RateModel.reservoir_for_vacancy_fraction`).
+    cells : cubic cells per side of the periodic perovskite-X box (3 N_cells³ sites, ≥ 3).
+    replicas : independent replicas (≥ 2); replica k uses ``seed.spawn(replicas)[k]``.
+    events_per_replica : KMC events (hops and electrode events) measured per replica.
+    seed : non-negative int or ``numpy.random.SeedSequence`` (copied, never advanced).
+    electrode_rate_Hz : k_e; default the bare Br hop rate ν e^{−E_a,Br/kT} (the electrode saddle
+        like a hop).
+    equilibration_events : events before measuring (default events_per_replica // 5); each
+        replica starts from a random alloy with Binomial(N, x_V^ref) vacancies.
+    executor : optional ``concurrent.futures.Executor`` for the replicas (results do not depend
+        on it).
+    """
+    x_cl = check_fraction("x_cl", x_cl)
+    eta = float(overpotential_V)
+    if not np.isfinite(eta):
+        raise InputError("overpotential_V", overpotential_V, "must be finite")
+    if not isinstance(rate_model, RateModel):
+        raise InputError("rate_model", type(rate_model).__name__, "must be a RateModel")
+    cells = check_positive_int("cells", cells)
+    if cells < 3:
+        raise InputError("cells", cells, "use at least 3 cells (periodic box)")
+    replicas = check_positive_int("replicas", replicas)
+    if replicas < 2:
+        raise InputError("replicas", replicas, "need at least 2 replicas for a standard error")
+    events = check_positive_int("events_per_replica", events_per_replica)
+    if equilibration_events is None:
+        equilibration_events = events // 5
+    if isinstance(equilibration_events, bool) or int(equilibration_events) != equilibration_events \
+            or equilibration_events < 0:
+        raise InputError("equilibration_events", equilibration_events, "must be a non-negative integer")
+    root = _seed_sequence(seed)
+    model = _electrode_model(rate_model)
+    ref = electrode_reference(x_cl, eta, model, electrode_rate_Hz)
+    ke = ref["electrode_rate_Hz"]
+    children = root.spawn(replicas)
+    tasks = [dict(cells=cells, lattice_constant_A=float(lattice_constant_A), x_cl=x_cl, overpotential_V=eta,
+                  electrode_rate_Hz=ke, rate_model=model.to_dict(), x_v_guess=min(ref["vacancy_fraction"], 0.5),
+                  equilibration_events=int(equilibration_events), events=events, seed_seq=ss)
+             for ss in children]
+    t0 = time.perf_counter()
+    res = list(map(_electrode_replica, tasks)) if executor is None else list(executor.map(_electrode_replica, tasks))
+    wall = time.perf_counter() - t0
+
+    counts = np.stack([r["counts"] for r in res]).astype(float)  # (replicas, kind, species)
+    n_cr = counts[:, 0].sum(axis=1)
+    n_an = counts[:, 1].sum(axis=1)
+    vac_t = np.array([r["vac_time"] for r in res])
+    site_t = np.array([r["site_time"] for r in res])
+    ion_t = site_t - vac_t
+    k_cr, k_cr_se = _ratio_se(n_cr, ion_t)
+    k_an, k_an_se = _ratio_se(n_an, vac_t) if vac_t.sum() > 0 else (float("nan"), float("nan"))
+    x_v, x_v_se = _ratio_se(vac_t, site_t)
+    bal, bal_se = _ratio_se(n_cr - n_an, site_t)
+    return ElectrodeRatesResult(
+        x_cl=x_cl, overpotential_V=eta, cells=cells, replicas=replicas, events_per_replica=events,
+        equilibration_events=int(equilibration_events), electrode_rate_Hz=ke,
+        creation_rate_Hz=k_cr, creation_rate_se_Hz=k_cr_se, annihilation_rate_Hz=k_an,
+        annihilation_rate_se_Hz=k_an_se, vacancy_fraction=x_v, vacancy_fraction_se=x_v_se,
+        balance_residual_Hz=bal, balance_residual_se_Hz=bal_se,
+        counts=counts.sum(axis=0).astype(np.int64), x_cl_end=float(np.mean([r["x_cl_end"] for r in res])),
+        hops=int(sum(r["hops"] for r in res)), time_s=float(sum(r["T"] for r in res)), wall_seconds=wall,
+        reference=ref)
+
+
+__all__ = ["ElectrodeRatesResult", "OnsagerResult", "TracerResult", "electrode_rates", "electrode_reference",
+           "manning_onsager", "onsager_coefficients", "random_alloy", "tracer_correlation"]
+

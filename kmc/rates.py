@@ -57,7 +57,8 @@ Electrode events (site x inside an electrode with potential ψ_el and prefactor 
     Annihilation: a vacancy on x is filled from the electrode by species s with probability
     ``p_s`` = the fraction of s among the ions on x's neighbour sites (½ each if there are
     none), i.e. ions enter in proportion to the local composition (as the continuum's
-    source term assumes); ``w_annihilate,s = p_s k_e K_s(x) exp(+ΔE_create,s/2kT)`` where
+    source term assumes), or, for an electrode of fixed composition (``Electrode.cl_fraction``
+    given), ``p_Cl = cl_fraction``, ``p_Br = 1 − cl_fraction``; ``w_annihilate,s = p_s k_e K_s(x) exp(+ΔE_create,s/2kT)`` where
     ``ΔE_create,s`` is the creation energy of the state with s on x. Hence, for every pair of
     states, ``w_create/w_annihilate = exp(−(ΔE_create + kT ln p_s)/kT)``: detailed balance with
     an electrode that is an ion reservoir in local equilibrium with the contact, whose
@@ -65,6 +66,15 @@ Electrode events (site x inside an electrode with potential ψ_el and prefactor 
     ``w_create·w_annihilate = p_s (k_e K_s(x))²`` fixes the kinetic prefactor. ``p_s`` and
     ``K_s`` depend only on x's neighbours, which the event does not change. The overpotential
     enters as ``exp(∓(ψ_el − ψ_x)/2kT)`` (transfer coefficient ½).
+
+    The local rule is detailed balance pair by pair, but its reservoir chemical potential moves
+    with the neighbourhood, so it is not an equilibrium with one global ion reservoir: when E_V
+    depends on composition, vacancies sit (and are refilled) preferentially in Br-rich shells,
+    and a contact region that is not fed by transport drifts towards pure Br (a 648-site box
+    that is all contact goes from c = 0.5 to pure Br in ~2·10⁵ events with the defaults). An
+    electrode of fixed composition (``cl_fraction``) is a true reservoir with
+    ``μ_s = kT ln p_s``: the whole system then has the grand-canonical equilibrium
+    ``P ∝ exp(−H/kT) Π_ions p_s``, which is what :func:`~halide_ionics.kmc.electrode_rates` uses.
 """
 from __future__ import annotations
 
@@ -191,12 +201,15 @@ class Electrode:
     """An electrode contact: the sites it touches, its potential (V) and rate prefactor k_e (Hz).
 
     ``rate_Hz`` is the prefactor of a Br ion with no Cl neighbours; other species and
-    environments carry ``exp(−(E_a,el(s, x) − E_a,Br)/kT)`` (see the module docstring)."""
+    environments carry ``exp(−(E_a,el(s, x) − E_a,Br)/kT)`` (see the module docstring).
+    ``cl_fraction``: None (default) fills vacancies in proportion to the ions next to the site;
+    a number in [0, 1] makes the electrode a reservoir of that fixed Cl fraction."""
 
     mask: np.ndarray
     potential_V: float
     rate_Hz: float
     name: str = ""
+    cl_fraction: float | None = None
 
     def __post_init__(self):
         m = np.asarray(self.mask)
@@ -207,3 +220,8 @@ class Electrode:
         object.__setattr__(self, "mask", m.copy())
         object.__setattr__(self, "potential_V", _finite("electrode.potential_V", self.potential_V))
         object.__setattr__(self, "rate_Hz", check_positive("electrode.rate_Hz", self.rate_Hz))
+        if self.cl_fraction is not None:
+            c = _finite("electrode.cl_fraction", self.cl_fraction)
+            if not 0.0 <= c <= 1.0:
+                raise InputError("electrode.cl_fraction", self.cl_fraction, "must lie in [0, 1] (or be None)")
+            object.__setattr__(self, "cl_fraction", c)

@@ -170,6 +170,8 @@ class Simulation:
         self.el_idx = el_idx
         self.el_sites = np.asarray(el_sites, dtype=np.int32)
         self.el_of = np.asarray(el_of, dtype=np.int32)
+        self.el_p = np.array([-1.0 if e.cl_fraction is None else e.cl_fraction for e in self.electrodes],
+                             dtype=float)[self.el_of] if el_sites else np.zeros(0)
         self.site_potentials_V = np.zeros(n) if site_potentials_V is None else self._check_psi(site_potentials_V)
         self._build_tables()
 
@@ -279,7 +281,7 @@ class Simulation:
     def _refresh_all(self):
         s = self._s
         _k._refresh_all(s["iscal"], self.geo.nb, self.geo.zval, s["occ"], s["ncl"], s["nion"], self.ba,
-                        self.bv, self.ivb, self.vfac, self.el_idx, self.el_sites, self.afac, self.cfac,
+                        self.bv, self.ivb, self.vfac, self.el_idx, self.el_p, self.el_sites, self.afac, self.cfac,
                         s["vac_site"], s["vrates"], s["crate"], s["tree"])
         s["fscal"][1] = -1.0  # rates may have changed: redraw the pending waiting time
 
@@ -322,7 +324,7 @@ class Simulation:
                 np.int64(step_target), float(t_max), s["iscal"], s["fscal"], s["rng"],
                 self.clock == "mean", self.track_ions, np.int64(self.tracer_window),
                 g.nb, g.jv, g.zval, g.d2s, g.d2i, self.ba, self.bv, self.ivb, self.vfac,
-                self.el_idx, self.el_sites, self.el_of, self.afac, self.cfac,
+                self.el_idx, self.el_p, self.el_sites, self.el_of, self.afac, self.cfac,
                 s["occ"], s["ncl"], s["nion"], s["site_vac"], s["vac_site"], s["vrates"], s["crate"],
                 s["tree"], s["vstamp"], s["estamp"], s["varr"], s["vres"], s["dR"], s["ion_id"],
                 s["ion_R"], s["ion_nj"], s["ion_sp"], s["ring"], s["ion_W"], s["corr"], s["el_count"]))
@@ -549,7 +551,8 @@ class Simulation:
             "graph": {"name": g.name, "cells": list(g.cells), "lattice_constant_A": g.lattice_constant_A,
                       "periodic_z": bool(g.periodic[2])},
             "rate_model": self.rate_model.to_dict(),
-            "electrodes": [{"potential_V": e.potential_V, "rate_Hz": e.rate_Hz, "name": e.name} for e in self.electrodes],
+            "electrodes": [{"potential_V": e.potential_V, "rate_Hz": e.rate_Hz, "name": e.name,
+                            "cl_fraction": e.cl_fraction} for e in self.electrodes],
             "clock": self.clock,
             "track_ions": self.track_ions,
             "tracer_window": self.tracer_window,
@@ -599,7 +602,8 @@ class Simulation:
             graph = build_lattice(gd["name"], tuple(gd["cells"]), gd["lattice_constant_A"], gd["periodic_z"])
         elif graph.n_sites != data["s_occ"].size:
             raise InputError("graph", graph.name, "does not match the checkpoint's number of sites")
-        electrodes = [Electrode(data[f"electrode_mask_{j}"], e["potential_V"], e["rate_Hz"], e["name"])
+        electrodes = [Electrode(data[f"electrode_mask_{j}"], e["potential_V"], e["rate_Hz"], e["name"],
+                                e.get("cl_fraction"))
                       for j, e in enumerate(cfg["electrodes"])]
         sim = cls(graph, data["s_occ"], RateModel(**cfg["rate_model"]), 0,
                   site_potentials_V=data["site_potentials_V"], electrodes=electrodes, clock=cfg["clock"],

@@ -40,7 +40,7 @@ def scenario(seed=7, cells=(3, 3, 6), n_vac=12, periodic_z=False):
                       vacancy_formation_cl_eV=0.62, vacancy_reservoir_eV=0.3, field_V_per_A=0.004)
     zmax = g.positions_A[:, 2].max()
     electrodes = [Electrode(g.region_mask(-1.0, 6.0), 0.3, 5e8, "left"),
-                  Electrode(g.region_mask(zmax - 5.0, zmax + 1.0), -0.2, 2e8, "right")]
+                  Electrode(g.region_mask(zmax - 5.0, zmax + 1.0), -0.2, 2e8, "right", cl_fraction=0.35)]
     psi = 0.05 * rng.standard_normal(g.n_sites)
     return g, occ, model, psi, electrodes
 
@@ -152,8 +152,11 @@ def test_detailed_balance_of_every_event_pair():
             else:
                 x = ev["site"]
                 shell = [occ[j] for j in nb[x] if j >= 0 and occ[j] != VAC]
-                p = (sum(o == sp for o in shell) / len(shell)) if shell else 0.5
                 el = els[el_of_site[x]]
+                if el.cl_fraction is not None:  # reservoir of fixed composition
+                    p = el.cl_fraction if sp == CL else 1.0 - el.cl_fraction
+                else:  # in proportion to the ions next to x
+                    p = (sum(o == sp for o in shell) / len(shell)) if shell else 0.5
                 if p == 0.0:
                     # the electrode supplies no ion of this species (none next to x): its
                     # creation has no reverse (reservoir chemical potential kT ln 0 = −∞)
@@ -166,12 +169,15 @@ def test_detailed_balance_of_every_event_pair():
                     expect = np.exp(-(de + el.potential_V - kt * np.log(p)) / kt)
                 k_s = el.rate_Hz * np.exp(-(barrier_eV(model, sp, n_cl(occ, x)) - model.barrier_br_eV) / kt)
                 product = p * k_s ** 2
-                species_seen[ev["kind"]].add(sp)
+                species_seen[ev["kind"]].add((sp, el.name))
             assert w_f / w_r == pytest.approx(expect, rel=1e-9), ev
             assert w_f * w_r == pytest.approx(product, rel=1e-9), ev
             checked[ev["kind"]] += 1
     assert min(checked.values()) >= 5, checked
-    assert species_seen == {"create": {BR, CL}, "annihilate": {BR, CL}}, species_seen
+    # every checked pair pins both of its rates: creations of both species at both electrodes
+    # (local-composition and fixed-composition reservoir) cover the annihilations there too
+    assert species_seen["create"] == {(s, n) for s in (BR, CL) for n in ("left", "right")}, species_seen
+    assert species_seen["annihilate"] == {(BR, "left"), (CL, "left")}, species_seen
 
 
 def test_incremental_rates_equal_full_rebuild():
@@ -199,7 +205,7 @@ def test_hand_inlined_hop_rates_match_helper():
         v = sim._s["vac_site"][q]
         ref = np.zeros_like(sim._s["vrates"])
         _kernels._vac_rates(q, v, sim.geo.nb, sim.geo.zval, sim._s["occ"], sim._s["ncl"], sim._s["nion"], sim.ba,
-                            sim.bv, sim.ivb, sim.vfac, sim.el_idx, sim.afac, ref)
+                            sim.bv, sim.ivb, sim.vfac, sim.el_idx, sim.el_p, sim.afac, ref)
         assert np.array_equal(ref[q], sim._s["vrates"][q])
 
 
