@@ -211,3 +211,30 @@ def physical_onsager(l_Hz, vacancy_fraction, lattice_constant_A: float, temperat
     c_s = 3.0 / a**3
     s2 = a * a / 2.0
     return c_s * np.asarray(vacancy_fraction) * z * s2 * np.asarray(l_Hz) / (6.0 * k_B * temperature_K)
+
+
+def sample_correction(fit: CorrectionFit, rng: np.random.Generator) -> CorrectionFit:
+    """A draw of the correction coefficients from their fitted normal distribution."""
+    coef = rng.multivariate_normal(fit.coef, fit.cov, method="eigh")
+    return CorrectionFit(fit.degree, coef, fit.cov, fit.chi2, fit.n_points)
+
+
+def sample_onsager(fit: OnsagerFit, reference, rng: np.random.Generator) -> OnsagerFit:
+    """A draw of ℓ_ij(c) consistent with the KMC standard errors (PSD-projected like the fit)."""
+    ref = dict(zip(PAIRS, reference(fit.c)))
+    vals = {}
+    fits = {}
+    for p in PAIRS:
+        fits[p] = sample_correction(fit.fits[p], rng)
+        vals[p] = ref[p] * fits[p].factor(fit.c)
+    M = np.stack([np.stack([vals["brbr"], vals["brcl"]], -1), np.stack([vals["brcl"], vals["clcl"]], -1)], -2)
+    evals, evecs = np.linalg.eigh(M)
+    if evals.min() < 0:
+        M = np.einsum("nij,nj,nkj->nik", evecs, np.clip(evals, 0.0, None), evecs)
+        vals = {"brbr": M[:, 0, 0], "brcl": 0.5 * (M[:, 0, 1] + M[:, 1, 0]), "clcl": M[:, 1, 1]}
+    return OnsagerFit(c=fit.c, l=vals, se=fit.se, fits=fits, psd_projection_max=fit.psd_projection_max)
+
+
+def sample_log_polynomial(fit: LogPolyFit, rng: np.random.Generator) -> LogPolyFit:
+    coef = rng.multivariate_normal(fit.coef, fit.cov, method="eigh")
+    return LogPolyFit(fit.degree, coef, fit.cov, fit.chi2)

@@ -1,0 +1,142 @@
+"""Device runs driven by KMC-derived inputs: picklable task functions and the observables the
+paper's targets need.
+
+Continuum inputs travel between processes as plain tables (:class:`ContinuumInputs`), so any
+``concurrent.futures`` executor can run them; each worker rebuilds the continuum objects.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.integrate import trapezoid
+
+from .materials import Material
+
+
+@dataclass(frozen=True)
+class ContinuumInputs:
+    """Everything the device solver takes from the coupling layer, as plain tables.
+
+    ``c``: composition grid (Cl fraction of the ions); ``l_*_Hz``: per-vacancy Onsager
+    coefficients; ``x_v_eq``: equilibrium vacancy site fraction; ``k_create0_per_s`` /
+    ``k_annihilate0_per_s``: electrode rates at |ΔV| = 1 V (voltage exponent 1, paper form).
+    """
+
+    c: tuple
+    l_brbr_Hz: tuple
+    l_brcl_Hz: tuple
+    l_clcl_Hz: tuple
+    x_v_eq: tuple
+    k_create0_per_s: tuple
+    k_annihilate0_per_s: tuple
+    temperature_K: float
+    lattice_constant_A: float
+    permittivity_rel: float
+    source: str = "KMC-derived (halide_ionics.coupling)"
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    def device_config(self, field_V_per_um: float, hours: float, sources: bool = True, **solver_kw):
+        from halide_ionics.continuum import (BiasSchedule, DeviceConfig, ElectrodeKinetics, Geometry,
+                                             OnsagerCoefficients, SolverOptions, VacancyEquilibrium)
+        from halide_ionics.continuum import Material as DeviceMaterial
+
+        g = Geometry()
+        return DeviceConfig(
+            geometry=g,
+            material=DeviceMaterial(temperature_K=self.temperature_K, lattice_constant_A=self.lattice_constant_A,
+                                    coordination=8, permittivity_rel=self.permittivity_rel),
+            onsager=OnsagerCoefficients.from_table(self.c, self.l_brbr_Hz, self.l_brcl_Hz, self.l_clcl_Hz,
+                                                   source=self.source),
+            vacancy=VacancyEquilibrium.from_table(self.c, self.x_v_eq, source=self.source),
+            electrode=ElectrodeKinetics(c=self.c, k_create0_per_s=self.k_create0_per_s,
+                                        k_annihilate0_per_s=self.k_annihilate0_per_s, voltage_exponent=1.0,
+                                        source=self.source),
+            sources=sources,
+            bias=BiasSchedule.constant_field(field_V_per_um, hours=hours, gap_um=g.gap_um),
+            solver=SolverOptions(**solver_kw),
+        )
+
+
+def front_width_um(z_um: np.ndarray, x_br: np.ndarray, lo: float = 0.1, hi: float = 0.9) -> float:
+    """Width of a falling composition step between the levels ``hi`` and ``lo`` of its height.
+
+    x_Br is normalised between the profile's end values; the width runs from the first crossing
+    of ``hi`` to the last crossing of ``lo`` (so a Cl tail running ahead of the front counts).
+    """
+    a, b = float(x_br[0]), float(x_br[-1])
+    u = (np.asarray(x_br, float) - b) / (a - b)
+
+    def crossings(level):
+        s = np.sign(u - level)
+        idx = np.nonzero(s[:-1] * s[1:] <= 0)[0]
+        du = u[idx + 1] - u[idx]
+        t = np.where(du == 0, 0.0, (level - u[idx]) / np.where(du == 0, 1.0, du))
+        return z_um[idx] + t * (z_um[idx + 1] - z_um[idx])
+
+    zh, zl = crossings(hi), crossings(lo)
+    if zh.size == 0 or zl.size == 0:
+        return float("nan")
+    return float(zl.max() - zh.min())
+
+
+def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources: bool,
+                solver: dict, profile_hours: tuple = (0.0, 1.0, 2.0, 4.0)) -> dict:
+    """Run one device; return migration vs time, a few profiles and the target observables.
+
+    ``seed`` is unused (the continuum is deterministic) but keeps the sweep signature uniform.
+    """
+    from halide_ionics.continuum import simulate
+
+    inp = ContinuumInputs(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in inputs.items()})
+    out_times = sorted(set(np.linspace(0.0, hours * 3600.0, 25).tolist()) | {h * 3600.0 for h in profile_hours})
+    cfg = inp.device_config(field_V_per_um, hours, sources=sources, output_times_s=tuple(out_times), **solver)
+    r = simulate(cfg)
+    z = np.asarray(r.mesh.z_um)
+    g = cfg.geometry
+    gap = (z >= 0.5 * (g.wire_length_um - g.gap_um)) & (z <= 0.5 * (g.wire_length_um + g.gap_um))
+    br_end = 0.5 * (g.wire_length_um - g.gap_um) - g.electrode_width_um  # Br-side electrode outer edge
+    prof_idx = [int(np.argmin(np.abs(r.times_s - h * 3600.0))) for h in profile_hours]
+    width0 = front_width_um(z[gap], r.x_br[0][gap])
+    width1 = front_width_um(z[gap], r.x_br[-1][gap])
+    # Cl tail: largest Cl fraction of the ions in the Br segment ahead of the front (front - 0.25 um
+    # down to the Br-side electrode), at the end of the run
+    front = float(r.front_um[-1])
+    ahead = (z < front - 0.25) & (z > br_end)
+    xcl = r.x_cl[-1] / np.maximum(r.x_br[-1] + r.x_cl[-1], 1e-300)
+    cl_tail = float(xcl[ahead].max()) if ahead.any() else float("nan")
+    # vacancy level at the composition front (Fig. 3: refilled by injection or not)
+    near = np.abs(z - front) <= 0.25
+    x_v_front = float(trapezoid(r.x_v[-1][near], z[near]) / (z[near][-1] - z[near][0])) if near.sum() > 1 \
+        else float("nan")
+    return {
+        "field_V_per_um": float(field_V_per_um),
+        "sources": bool(sources),
+        "status": r.status,
+        "message": r.message,
+        "times_s": np.asarray(r.times_s),
+        "migration_length_um": np.asarray(r.migration_length_um),
+        "final_migration_length_um": r.final_migration_length_um,
+        "front_um": np.asarray(r.front_um),
+        "site_conservation_error": float(r.site_conservation_error),
+        "steps": int(r.steps),
+        "wall_seconds": float(r.wall_seconds),
+        "z_um": z,
+        "profile_hours": tuple(profile_hours),
+        "x_br": np.asarray(r.x_br)[prof_idx],
+        "x_cl": np.asarray(r.x_cl)[prof_idx],
+        "x_v": np.asarray(r.x_v)[prof_idx],
+        "psi_V": np.asarray(r.psi_V)[prof_idx],
+        "x_v_gap_mean": np.asarray(r.x_v_gap_mean),
+        "front_width_initial_um": width0,
+        "front_width_final_um": width1,
+        "cl_tail": cl_tail,
+        "x_v_front": x_v_front,
+    }
+
+
+def material_inputs_defaults(material: Material) -> dict:
+    return dict(temperature_K=material.temperature_K, lattice_constant_A=material.lattice_constant_A,
+                permittivity_rel=material.epsilon_r)
