@@ -9,21 +9,14 @@ from halide_ionics.coupling.bridge import (
     fit_rate_law,
     physical_onsager,
 )
+from halide_ionics.continuum import manning_maa
 from halide_ionics.coupling.materials import CSPB_BR_CL_298K, E_CHARGE_C
 
-F0 = 0.68891612
 
 
-def maa(c, w_br=1.0, w_cl=0.1, f0=F0):
-    """Manning/MAA closed form (model.md §3), A = Br, B = Cl, c = x_Cl."""
-    c = np.asarray(c, float)
-    ca, cb = 1.0 - c, c
-    m0 = 2 * f0 / (1 - f0)
-    wm = ca * w_br + cb * w_cl
-    wbar = ca * w_cl + cb * w_br
-    b = m0 * wm + 2 * wbar
-    om = 0.5 * (b + np.sqrt(b * b - 8 * m0 * ca * cb * (w_br - w_cl) ** 2))
-    return ca * w_br * (1 - 2 * cb * w_br / om), 2 * ca * cb * w_br * w_cl / om, cb * w_cl * (1 - 2 * ca * w_cl / om)
+def maa(c, w_br=1.0, w_cl=0.1):
+    """Manning/MAA closed form (model.md §3) with w_Br = 1, w_Cl = 0.1; c = x_Cl."""
+    return manning_maa(np.asarray(c, float), w_br, w_cl)
 
 
 def test_physical_onsager_reproduces_calibrated_mobility():
