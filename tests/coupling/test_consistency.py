@@ -1,0 +1,96 @@
+"""Multiscale consistency (issue #6): mean-field Poisson of the KMC wire, Poisson–Boltzmann, and a
+reduced end-to-end run of ``halide-ionics consistency`` (KMC junction vs continuum)."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from halide_ionics.coupling import consistency as C
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return C.ConsistencyConfig.tiny()
+
+
+def test_wire_poisson_linear_and_sheet(tiny):
+    """No charge: ψ linear between the contact edges; one sheet: the kink of Gauss's law."""
+    npl = 2 * tiny.length_cells
+    P = C.WirePoisson(tiny, 0.2, np.zeros(npl))
+    psi = P.solve(np.zeros(npl))
+    a = tiny.lattice_constant_A
+    w, L = tiny.contact_cells * a, tiny.length_cells * a
+    z = P.z_A[P.free]
+    np.testing.assert_allclose(psi[P.free], 0.1 - 0.2 * (z - w) / (L - 2 * w), atol=1e-12)
+    assert np.all(psi[P.low] == 0.1) and np.all(psi[P.high] == -0.1)
+    n = np.zeros(npl)
+    k = int(np.flatnonzero(P.free)[5])
+    n[k] = 1.0
+    P0 = C.WirePoisson(tiny, 0.0, np.zeros(npl))
+    p1 = P0.solve(n)
+    d1, d2 = (P0.z_A[k] - w) * 1e-10, (L - w - P0.z_A[k]) * 1e-10
+    # sheet σ between grounded planes: ψ = σ d1 d2 / (ε (d1 + d2))
+    assert p1[k] == pytest.approx(P0.q_scale * d1 * d2 / (d1 + d2), rel=1e-10)
+
+
+def test_front_position_estimator():
+    x = np.array([1.0, 1.0, 0.9, 0.2, 0.1])
+    # crossing of 0.55 between slab centres 2.5 a and 3.5 a, halfway
+    assert C.front_position(x, 2.0) == pytest.approx(2.0 * 3.0)
+    assert math.isnan(C.front_position(np.full(4, 0.1), 2.0))
+
+
+def test_tiny_run_same_seed_same_numbers(tiny):
+    tables = C.continuum_tables(C.coefficient_table(tiny, cache_dir=_cache()), tiny)
+    ss = np.random.SeedSequence(7)
+    task = dict(config=tiny.to_dict(), tables=tables.to_dict(), sources=True, bias_V=tiny.bias_V, times_s=[0.5],
+                average_from_s=None, refresh_events=200, seed_seq=ss)
+    a, b = C.run_replica(task), C.run_replica(task)
+    np.testing.assert_array_equal(a["fractions"], b["fractions"])
+    assert a["steps"] == b["steps"] and a["refreshes"] >= a["steps"] // 200
+    # zero bias, no sources: PB is the neutral background
+    pb = C.poisson_boltzmann(tiny, tables, 0.0)
+    xeq = tables.vacancy()(np.array([tiny.cl_fraction_br_segment, tiny.cl_fraction_cl_segment]))
+    half = tiny.length_cells // 2
+    np.testing.assert_allclose(pb["x_v_slab"][:half], xeq[0], rtol=1e-8)
+    np.testing.assert_allclose(pb["x_v_slab"][half:], xeq[1], rtol=1e-8)
+
+
+_CACHE = {}
+
+
+def _cache():
+    import tempfile
+
+    if "dir" not in _CACHE:
+        _CACHE["dir"] = tempfile.mkdtemp(prefix="hi-consistency-cache-")
+    return _CACHE["dir"]
+
+
+def test_consistency_cli_reduced(tmp_path, monkeypatch, capsys, tiny):
+    """The reduced ``consistency --quick`` (tiny sizes): outputs, and the acceptance checks."""
+    from halide_ionics.coupling import cli
+
+    monkeypatch.setattr(C.ConsistencyConfig, "quick", classmethod(lambda cls: tiny))
+    out = tmp_path / "out"
+    rc = cli.main(["consistency", "--quick", "--out", str(out), "--seed", "2020", "--cache-dir", _cache(),
+                   "--sensitivity", "refresh", "--json"])
+    brief = json.loads(capsys.readouterr().out)
+    for f in ("consistency.json", "equilibrium_vacancy.png", "forward_profiles.png", "reverse_profiles.png"):
+        assert (out / f).stat().st_size > 0
+    full = json.loads((out / "consistency.json").read_text())
+    assert full["provenance"]["seed"] == 2020
+    eq = brief["equilibrium"]
+    assert eq["bins_compared"] >= 3
+    # sources off: KMC vacancy profile vs continuum steady state, within 3 SE in every counted bin
+    assert eq["max_abs_z_continuum"] <= 3.0
+    for name in ("forward", "reverse"):
+        for r in brief[name]["times"]:
+            assert abs(r["front_diff_A"]) <= 3 * r["front_kmc_se_A"] + tiny.lattice_constant_A
+            assert r["l2_rel_step"] <= 0.05
+    s = brief["sensitivity"]["refresh_half_forward"]
+    assert s["refresh_events"] == [tiny.refresh_events, tiny.refresh_events // 2]
+    for r in s["times"]:
+        assert abs(r["front_diff_A"]) <= 3 * r["front_diff_se_A"] + tiny.lattice_constant_A
+    assert rc == (0 if brief["pass"] else 1) and brief["pass"]
