@@ -1,4 +1,9 @@
-"""Numba kernels: residual, analytic banded Jacobian, banded LU and the Newton loop.
+"""Numba kernels: residual, analytic Jacobian (banded and 3x3 block-tridiagonal), LUs, BDF2 step.
+
+The integrator (:mod:`.ndf`) uses :func:`assemble_blocks`, :func:`block_factor` /
+:func:`block_solve` and, as fallback, :func:`band_factor` / :func:`band_solve`; the banded
+:func:`assemble` and :func:`attempt_step` serve :class:`DeviceModel.residual` (dense Jacobian for
+tests) and the BDF2 reference integrator.
 
 Unknowns are interleaved per node, ``y[3k] = x_Br``, ``y[3k+1] = x_V``, ``y[3k+2] = psi~``
 (``psi~ = e psi / kT``), so the Jacobian has lower and upper bandwidth 5.  Lengths are in um,
@@ -272,6 +277,398 @@ def assemble(y, massc, hist, want_jac, R, abT, wk, hface, vol, srclen, dirich, p
             _add(abT, r, r, diag)
             _add(abT, r, r - 1, vol[k] * inv_lam2)
     return 0
+
+
+@njit(cache=True)
+def _node(y, k, inv_dc, nt, t_pbr, t_pcl, t_q, t_g, want):
+    """Per-node quantities of the fluxes (see :func:`assemble`): values and partials in (x_Br, x_V)."""
+    xb = y[3 * k]
+    xv = y[3 * k + 1]
+    psi = y[3 * k + 2]
+    xc = 1.0 - xb - xv
+    rs = 1.0 / (1.0 - xv)
+    c = xc * rs
+    u = c * inv_dc
+    i = int(u) if u > 0.0 else 0
+    if i > nt - 2:
+        i = nt - 2
+    f = u - i
+    dcB = -rs
+    dcV = -xb * rs * rs
+    d = t_g[i + 1] - t_g[i]
+    g = t_g[i] + f * d
+    gp = d * inv_dc
+    d = t_pbr[i + 1] - t_pbr[i]
+    pB = (t_pbr[i] + f * d) * rs
+    pBp = d * inv_dc * rs
+    d = t_pcl[i + 1] - t_pcl[i]
+    pC = (t_pcl[i] + f * d) * rs
+    pCp = d * inv_dc * rs
+    d = t_q[i + 1] - t_q[i]
+    rs2 = rs * rs
+    q = (t_q[i] + f * d) * rs2
+    qp = d * inv_dc * rs2
+    lxb = math.log(xb)
+    lxc = math.log(xc)
+    if want:
+        rxb = 1.0 / xb
+        rxc = 1.0 / xc
+    else:
+        rxb = rxc = gp = pBp = pCp = qp = 0.0
+    return (xb, xv, xc, lxb, lxc, lxb - psi + g, lxc - psi + g,
+            rxb + gp * dcB, gp * dcV, -rxc + gp * dcB, -rxc + gp * dcV,
+            pB, pBp * dcB, pBp * dcV + pB * rs, pC, pCp * dcB, pCp * dcV + pC * rs,
+            q, qp * dcB, qp * dcV + 2.0 * q * rs, i, f, rs, rxb, rxc)
+
+
+@njit(cache=True)
+def _bern2(du, want):
+    """B(-du), B(du) and (if want) their du-derivatives, with one expm1."""
+    if abs(du) < 1e-3:
+        x2 = du * du
+        b = 1.0 - 0.5 * du + x2 / 12.0 - x2 * x2 / 720.0
+        db = -0.5 + du / 6.0 - du * x2 / 180.0
+    elif du > 700.0:
+        e = math.exp(-du)
+        b = du * e
+        db = (1.0 - du) * e
+    else:
+        r = 1.0 / math.expm1(du)
+        b = du * r
+        db = (1.0 - b) * r - b if want else 0.0
+    return b + du, -1.0 - db, b, db
+
+
+@njit(cache=True)
+def _logmean_r(a, b, la, lb, ra, rb, want):
+    """:func:`logmean` with the reciprocals 1/a, 1/b given (one division); partials only if want."""
+    L = lb - la
+    if abs(L) < 2e-3:
+        s = a + b
+        t = (b - a) / s
+        m = 0.5 * s
+        t2 = t * t
+        phi = 1.0 - t2 / 3.0 - 4.0 * t2 * t2 / 45.0
+        if not want:
+            return m * phi, 0.0, 0.0
+        dphi = -2.0 * t / 3.0 - 16.0 * t * t2 / 45.0
+        s2 = s * s
+        return m * phi, 0.5 * phi - m * dphi * 2.0 * b / s2, 0.5 * phi + m * dphi * 2.0 * a / s2
+    rL = 1.0 / L
+    lam = (b - a) * rL
+    if not want:
+        return lam, 0.0, 0.0
+    return lam, (lam * ra - 1.0) * rL, (1.0 - lam * rb) * rL
+
+
+@njit(cache=True)
+def _dflux(dLB, dLC, dPB, dPC, dQ, dGB, dGC, LBr, LCl, Pm, Pm2, Qm, GBr, GCl, lVBr, lVCl, lx, Kh):
+    dlVBr = dLB * Pm + LBr * 0.5 * dPB
+    dlVCl = dLC * Pm2 + LCl * 0.5 * dPC
+    dlx = (dLB * LCl + LBr * dLC) * Qm + LBr * LCl * 0.5 * dQ
+    tt = dlVBr * GBr + lVBr * dGB
+    return -Kh * (tt + dlx * (GCl - GBr) + lx * (dGC - dGB)), Kh * (tt + dlVCl * GCl + lVCl * dGC)
+
+
+@njit(cache=True)
+def assemble_blocks(y, massc, hist, want_jac, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh,
+                    dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac):
+    """:func:`assemble` with the Jacobian in 3x3 block-tridiagonal form, in one streaming pass.
+
+    Same residual and Jacobian entries as the banded :func:`assemble` (to round-off).  ``Dg[k]``
+    is the diagonal block of node k, ``Lo[k]`` its coupling to node k-1 (block row k, column
+    k-1) and ``Up[k]`` to node k+1; ``Lo[0]`` and ``Up[N-1]`` are zero.  Node quantities are
+    computed once and carried to the next face in registers.  Returns 0, or 1 if a halide
+    fraction is not positive.
+    """
+    N = vol.shape[0]
+    nt = t_g.shape[0]
+    inv_dc = 1.0 / dc
+    src_on = vfac > 0.0
+    if want_jac:
+        for r in range(3):
+            for c in range(3):
+                Lo[0, r, c] = 0.0
+                Up[N - 1, r, c] = 0.0
+    # node a = previous node (carried), b = current node
+    xba = xva = xca = lxba = lxca = uBa = uCa = dBBa = dBVa = dCBa = dCVa = 0.0
+    pBa = pBBa = pBVa = pCa = pCBa = pCVa = qa = qBa = qVa = rxba = rxca = 0.0
+    wl = 0.0  # 1 / (length of the face to the left of the current node)
+    for k in range(N):
+        xb = y[3 * k]
+        xv = y[3 * k + 1]
+        if not (xb > 0.0) or not (1.0 - xb - xv > 0.0):
+            return 1
+        (xbb, xvb, xcb, lxbb, lxcb, uBb, uCb, dBBb, dBVb, dCBb, dCVb, pBb, pBBb, pBVb, pCb, pCBb, pCVb,
+         qb, qBb, qVb, ti, tf, rs, rxbb, rxcb) = _node(y, k, inv_dc, nt, t_pbr, t_pcl, t_q, t_g, want_jac)
+        # node terms: storage and electrode sources
+        rB = vol[k] * (massc * xbb - hist[3 * k])
+        rV = vol[k] * (massc * xvb - hist[3 * k + 1])
+        if want_jac:
+            for r in range(3):
+                for c in range(3):
+                    Dg[k, r, c] = 0.0
+            Dg[k, 0, 0] = vol[k] * massc
+            Dg[k, 1, 1] = vol[k] * massc
+        if src_on and srclen[k] > 0.0:
+            d = t_lkc[ti + 1] - t_lkc[ti]
+            lkc = t_lkc[ti] + tf * d
+            lkcp = d * inv_dc
+            d = t_lka[ti + 1] - t_lka[ti]
+            lka = t_lka[ti] + tf * d
+            lkap = d * inv_dc
+            kc = math.exp(lkc) * vfac
+            ka = math.exp(lka) * vfac
+            SV = kc * (1.0 - xvb) - ka * xvb
+            fr = xbb * rs
+            L = srclen[k]
+            rB += L * SV * fr
+            rV -= L * SV
+            if want_jac:
+                dcB = -rs
+                dcV = -xbb * rs * rs
+                dSc = kc * lkcp * (1.0 - xvb) - ka * lkap * xvb
+                dSV_B = dSc * dcB
+                dSV_V = -kc - ka + dSc * dcV
+                Dg[k, 0, 0] += L * (dSV_B * fr + SV * rs)
+                Dg[k, 0, 1] += L * (dSV_V * fr + SV * xbb * rs * rs)
+                Dg[k, 1, 0] -= L * dSV_B
+                Dg[k, 1, 1] -= L * dSV_V
+        R[3 * k] = rB
+        R[3 * k + 1] = rV
+        # Poisson row
+        r = 3 * k + 2
+        wr = 1.0 / hface[k] if k < N - 1 else 0.0
+        if dirich[k]:
+            R[r] = y[r] - psiD[k]
+            if want_jac:
+                Dg[k, 2, 2] = 1.0
+                if k > 0:
+                    Lo[k, 2, 2] = 0.0
+                if k < N - 1:
+                    Up[k, 2, 2] = 0.0
+        else:
+            acc = vol[k] * (xvb - xbg[k]) * inv_lam2
+            if k > 0:
+                acc += wl * (y[r - 3] - y[r])
+            if k < N - 1:
+                acc += wr * (y[r + 3] - y[r])
+            R[r] = acc
+            if want_jac:
+                if k > 0:
+                    Lo[k, 2, 2] = wl
+                if k < N - 1:
+                    Up[k, 2, 2] = wr
+                Dg[k, 2, 2] = -(wl + wr)
+                Dg[k, 2, 1] = vol[k] * inv_lam2
+        if want_jac:
+            if k > 0:
+                Lo[k, 2, 0] = 0.0
+                Lo[k, 2, 1] = 0.0
+            if k < N - 1:
+                Up[k, 2, 0] = 0.0
+                Up[k, 2, 1] = 0.0
+        if k > 0:
+            # face (a, b) = (k - 1, k)
+            a = k - 1
+            rh = wl
+            LBr, la, lb = _logmean_r(xba, xbb, lxba, lxbb, rxba, rxbb, want_jac)
+            LCl, lca, lcb = _logmean_r(xca, xcb, lxca, lxcb, rxca, rxcb, want_jac)
+            Pm = 0.5 * (pBa + pBb)
+            Pm2 = 0.5 * (pCa + pCb)
+            Qm = 0.5 * (qa + qb)
+            lVBr = LBr * Pm
+            lVCl = LCl * Pm2
+            lx = LBr * LCl * Qm
+            du = uBb - uBa
+            B1, dB1, B2, dB2 = _bern2(du, want_jac)
+            GBr = (B1 * xva - B2 * xvb) * rh
+            du = uCb - uCa
+            C1, dC1, C2, dC2 = _bern2(du, want_jac)
+            GCl = (C1 * xva - C2 * xvb) * rh
+            FB = -Kh * (lVBr * GBr + lx * (GCl - GBr))
+            FV = Kh * (lVBr * GBr + lVCl * GCl)
+            R[3 * a] += FB
+            R[3 * k] -= FB
+            R[3 * a + 1] += FV
+            R[3 * k + 1] -= FV
+            if want_jac:
+                gB = (-dB1 * xva - dB2 * xvb) * rh
+                gC = (-dC1 * xva - dC2 * xvb) * rh
+                # x_Br of a
+                fb, fv = _dflux(la, -lca, pBBa, pCBa, qBa, -gB * dBBa, -gC * dCBa, LBr, LCl, Pm, Pm2, Qm, GBr, GCl,
+                                lVBr, lVCl, lx, Kh)
+                Dg[a, 0, 0] += fb
+                Dg[a, 1, 0] += fv
+                Lo[k, 0, 0] = -fb
+                Lo[k, 1, 0] = -fv
+                # x_V of a
+                fb, fv = _dflux(0.0, -lca, pBVa, pCVa, qVa, -gB * dBVa + B1 * rh, -gC * dCVa + C1 * rh, LBr, LCl, Pm,
+                                Pm2, Qm, GBr, GCl, lVBr, lVCl, lx, Kh)
+                Dg[a, 0, 1] += fb
+                Dg[a, 1, 1] += fv
+                Lo[k, 0, 1] = -fb
+                Lo[k, 1, 1] = -fv
+                # psi of a (psi of b: the opposite)
+                fb = -Kh * (lVBr * gB + lx * (gC - gB))
+                fv = Kh * (lVBr * gB + lVCl * gC)
+                Dg[a, 0, 2] += fb
+                Dg[a, 1, 2] += fv
+                Lo[k, 0, 2] = -fb
+                Lo[k, 1, 2] = -fv
+                Up[a, 0, 2] = -fb
+                Up[a, 1, 2] = -fv
+                Dg[k, 0, 2] += fb
+                Dg[k, 1, 2] += fv
+                # x_Br of b
+                fb, fv = _dflux(lb, -lcb, pBBb, pCBb, qBb, gB * dBBb, gC * dCBb, LBr, LCl, Pm, Pm2, Qm, GBr, GCl,
+                                lVBr, lVCl, lx, Kh)
+                Up[a, 0, 0] = fb
+                Up[a, 1, 0] = fv
+                Dg[k, 0, 0] -= fb
+                Dg[k, 1, 0] -= fv
+                # x_V of b
+                fb, fv = _dflux(0.0, -lcb, pBVb, pCVb, qVb, gB * dBVb - B2 * rh, gC * dCVb - C2 * rh, LBr, LCl, Pm,
+                                Pm2, Qm, GBr, GCl, lVBr, lVCl, lx, Kh)
+                Up[a, 0, 1] = fb
+                Up[a, 1, 1] = fv
+                Dg[k, 0, 1] -= fb
+                Dg[k, 1, 1] -= fv
+        xba, xva, xca, lxba, lxca, uBa, uCa = xbb, xvb, xcb, lxbb, lxcb, uBb, uCb
+        dBBa, dBVa, dCBa, dCVa = dBBb, dBVb, dCBb, dCVb
+        pBa, pBBa, pBVa, pCa, pCBa, pCVa, qa, qBa, qVa = pBb, pBBb, pBVb, pCb, pCBb, pCVb, qb, qBb, qVb
+        rxba, rxca = rxbb, rxcb
+        wl = wr
+    return 0
+
+
+@njit(cache=True)
+def _inv3(A, k, out):
+    """out[k] = inverse of the 3x3 block A[k] (cofactors); returns False if singular or not finite."""
+    a = A[k, 0, 0]
+    b = A[k, 0, 1]
+    c = A[k, 0, 2]
+    d = A[k, 1, 0]
+    e = A[k, 1, 1]
+    f = A[k, 1, 2]
+    g = A[k, 2, 0]
+    h = A[k, 2, 1]
+    i = A[k, 2, 2]
+    c00 = e * i - f * h
+    c01 = f * g - d * i
+    c02 = d * h - e * g
+    det = a * c00 + b * c01 + c * c02
+    # reject (near-)singular blocks relative to the row scales (the determinant is scale-covariant)
+    s0 = abs(a) + abs(b) + abs(c)
+    s1 = abs(d) + abs(e) + abs(f)
+    s2 = abs(g) + abs(h) + abs(i)
+    if not (abs(det) > 1e-14 * s0 * s1 * s2) or not math.isfinite(det):
+        return False
+    r = 1.0 / det
+    out[k, 0, 0] = c00 * r
+    out[k, 1, 0] = c01 * r
+    out[k, 2, 0] = c02 * r
+    out[k, 0, 1] = (c * h - b * i) * r
+    out[k, 1, 1] = (a * i - c * g) * r
+    out[k, 2, 1] = (b * g - a * h) * r
+    out[k, 0, 2] = (b * f - c * e) * r
+    out[k, 1, 2] = (c * d - a * f) * r
+    out[k, 2, 2] = (a * e - b * d) * r
+    return True
+
+
+@njit(cache=True)
+def block_factor(Dg, Lo, Up, Dinv):
+    """Block LU of the 3x3 block-tridiagonal matrix (Dg, Lo, Up), in place.
+
+    Block Thomas algorithm: ``S_0 = Dg_0``, ``L_k = Lo_k S_{k-1}^{-1}``, ``S_k = Dg_k - L_k Up_{k-1}``;
+    ``Lo`` is overwritten with the multipliers ``L_k`` and ``Dinv`` receives ``S_k^{-1}``
+    (``Dg`` is overwritten with ``S_k``).  No pivoting across blocks: it is meant for the
+    column-diagonally dominant species blocks of the device Jacobian (mass term plus telescoping
+    fluxes) and the Poisson rows; a pivot block that is singular relative to its row scales, or
+    element growth beyond ``1e12``, makes it return ``k + 1`` (the caller then falls back to
+    the banded LU with partial pivoting).  Returns 0 on success.
+    """
+    N = Dg.shape[0]
+    amax0 = 0.0
+    for k in range(N):
+        for r in range(3):
+            for c in range(3):
+                v = abs(Dg[k, r, c])
+                if v > amax0:
+                    amax0 = v
+    if not _inv3(Dg, 0, Dinv):
+        return 1
+    for k in range(1, N):
+        # L = Lo[k] @ Dinv[k-1]
+        for r in range(3):
+            l0 = Lo[k, r, 0]
+            l1 = Lo[k, r, 1]
+            l2 = Lo[k, r, 2]
+            m0 = l0 * Dinv[k - 1, 0, 0] + l1 * Dinv[k - 1, 1, 0] + l2 * Dinv[k - 1, 2, 0]
+            m1 = l0 * Dinv[k - 1, 0, 1] + l1 * Dinv[k - 1, 1, 1] + l2 * Dinv[k - 1, 2, 1]
+            m2 = l0 * Dinv[k - 1, 0, 2] + l1 * Dinv[k - 1, 1, 2] + l2 * Dinv[k - 1, 2, 2]
+            Lo[k, r, 0] = m0
+            Lo[k, r, 1] = m1
+            Lo[k, r, 2] = m2
+            for c in range(3):
+                v = Dg[k, r, c] - (m0 * Up[k - 1, 0, c] + m1 * Up[k - 1, 1, c] + m2 * Up[k - 1, 2, c])
+                Dg[k, r, c] = v
+                if not (abs(v) <= 1e12 * amax0):
+                    return k + 1
+        if not _inv3(Dg, k, Dinv):
+            return k + 1
+    return 0
+
+
+@njit(cache=True)
+def block_solve(Lo, Up, Dinv, b):
+    """Solve with the factors of :func:`block_factor`; b (interleaved, 3N) is overwritten."""
+    N = Dinv.shape[0]
+    for k in range(1, N):
+        z0 = b[3 * k - 3]
+        z1 = b[3 * k - 2]
+        z2 = b[3 * k - 1]
+        b[3 * k] -= Lo[k, 0, 0] * z0 + Lo[k, 0, 1] * z1 + Lo[k, 0, 2] * z2
+        b[3 * k + 1] -= Lo[k, 1, 0] * z0 + Lo[k, 1, 1] * z1 + Lo[k, 1, 2] * z2
+        b[3 * k + 2] -= Lo[k, 2, 0] * z0 + Lo[k, 2, 1] * z1 + Lo[k, 2, 2] * z2
+    x0 = 0.0
+    x1 = 0.0
+    x2 = 0.0
+    for k in range(N - 1, -1, -1):
+        r0 = b[3 * k]
+        r1 = b[3 * k + 1]
+        r2 = b[3 * k + 2]
+        if k < N - 1:
+            r0 -= Up[k, 0, 0] * x0 + Up[k, 0, 1] * x1 + Up[k, 0, 2] * x2
+            r1 -= Up[k, 1, 0] * x0 + Up[k, 1, 1] * x1 + Up[k, 1, 2] * x2
+            r2 -= Up[k, 2, 0] * x0 + Up[k, 2, 1] * x1 + Up[k, 2, 2] * x2
+        x0 = Dinv[k, 0, 0] * r0 + Dinv[k, 0, 1] * r1 + Dinv[k, 0, 2] * r2
+        x1 = Dinv[k, 1, 0] * r0 + Dinv[k, 1, 1] * r1 + Dinv[k, 1, 2] * r2
+        x2 = Dinv[k, 2, 0] * r0 + Dinv[k, 2, 1] * r1 + Dinv[k, 2, 2] * r2
+        b[3 * k] = x0
+        b[3 * k + 1] = x1
+        b[3 * k + 2] = x2
+
+
+@njit(cache=True)
+def blocks_to_band(Dg, Lo, Up, abT):
+    """Copy a block-tridiagonal matrix into the transposed LAPACK band layout of :func:`band_factor`."""
+    N = Dg.shape[0]
+    abT[:, :] = 0.0
+    for k in range(N):
+        for r in range(3):
+            i = 3 * k + r
+            for c in range(3):
+                abT[3 * k + c, KV + i - 3 * k - c] = Dg[k, r, c]
+                if k > 0:
+                    j = 3 * (k - 1) + c
+                    if KV + i - j < LDAB:
+                        abT[j, KV + i - j] = Lo[k, r, c]
+                if k < N - 1:
+                    j = 3 * (k + 1) + c
+                    if KV + i - j >= 0:
+                        abT[j, KV + i - j] = Up[k, r, c]
 
 
 @njit(cache=True)
