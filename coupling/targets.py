@@ -130,7 +130,7 @@ def evaluate_targets(
         {
             "target": "forward: depleted zone at the front refilled by injection (x_V front, sources/no sources)",
             "paper": "refilled (Fig. 3a)",
-            "value": float(x_v_front_forward / max(x_v_front_forward_no_sources, 1e-300)),
+            "value": float(x_v_front_forward / max(x_v_front_forward_no_sources, 1e-30)),
             "accept": ">= 10",
             "pass": bool(x_v_front_forward >= 10.0 * x_v_front_forward_no_sources),
         },
