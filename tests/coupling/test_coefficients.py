@@ -103,3 +103,15 @@ def test_bad_coefficient_arguments_exit_2_without_output(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "compositions=2" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_dask_distributed_executor_gives_the_same_table(tiny_table):
+    """The cluster path: tasks on a Dask distributed cluster give the local table bit for bit."""
+    import tempfile
+
+    from distributed import Client, LocalCluster  # the 'cluster' extra, included in the 'test' extra
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+            Client(lc) as client, tempfile.TemporaryDirectory() as d:
+        table = compute_table(CSPB_BR_CL_298K, TINY, seed=5, executor=client.get_executor(pure=False), cache_dir=d)
+    assert_tables_equal(tiny_table, table)
