@@ -1,7 +1,7 @@
 """Speed of the device solver against a straightforward scipy method-of-lines baseline.
 
 Problem: the built-in paper device, forward 4 V/um for 4 h, 1000 nodes, rtol 1e-6 (atol as the
-solver default).  Ours: the compiled variable-order NDF integrator (continuum.ndf: analytic
+solver default).  Ours: the compiled variable-order NDF integrator (continuum.kernels.advance: analytic
 Jacobian, block-tridiagonal LU, whole time loop in numba), best of ``--repeats`` runs after a
 warm-up run that loads/compiles the kernels.  Baseline: ``scipy.integrate.solve_ivp(method="BDF")`` on
 the same semi-discretisation (same residual kernel), with Poisson turned into a fast relaxation

@@ -22,7 +22,7 @@ midpoints), exponentially fitted Scharfetter-Gummel fluxes of the Onsager form (
 Each face flux enters two boxes with opposite signs and S_Br + S_Cl + S_V = 0 pointwise, so
 site conservation holds to round-off for any iterate of the linear solves.
 
-Time integration (:mod:`.ndf`): variable-order (1-5), quasi-constant-step NDF -- the
+Time integration (:mod:`.kernels`, NDF section): variable-order (1-5), quasi-constant-step NDF -- the
 Shampine-Reichelt scheme of ``ode15s`` / scipy's BDF -- for the index-1 DAE (psi algebraic),
 with the whole time loop compiled: predictor, Newton with the analytic Jacobian (fresh at every
 step, 3x3 block-tridiagonal LU with a banded partial-pivoting fallback; one correction suffices
@@ -45,7 +45,6 @@ import numpy as np
 from halide_ionics.errors import InputError
 
 from . import kernels as K
-from . import ndf as N
 from .coefficients import tabulate
 from .config import E_CHARGE_C, DeviceConfig
 from .mesh import Mesh, build_mesh
@@ -290,7 +289,7 @@ def simulate(config: DeviceConfig, progress: bool = False, model: DeviceModel | 
 
 
 class _Integrator:
-    """Driver of the compiled NDF integrator (:mod:`.ndf`): one compiled call per bias segment.
+    """Driver of the compiled NDF integrator (:func:`.kernels.advance`): one compiled call per bias segment.
 
     Python only runs between segments (consistent potential at each restart) and whenever the
     step-record buffer fills (every ``REC_CHUNK`` steps, or every ``PROGRESS_CHUNK`` steps
@@ -304,7 +303,7 @@ class _Integrator:
         self.m = model
         self.cfg = model.config
         self.progress = progress
-        self.ctl = np.array(N.DEFAULT_CONTROL, dtype=float)
+        self.ctl = np.array(K.DEFAULT_CONTROL, dtype=float)
 
     def run(self) -> DeviceResult:
         m, cfg = self.m, self.cfg
@@ -324,16 +323,16 @@ class _Integrator:
         nrec = self.PROGRESS_CHUNK if self.progress else self.REC_CHUNK
         rec_t = np.empty(nrec)
         rec_err = np.empty(nrec)
-        D = np.zeros((N.MAX_ORDER + 3, n3))
-        DQ = np.zeros((N.MAX_ORDER + 3, 3))
-        ist = np.zeros(N.N_IST, dtype=np.int64)
-        fst = np.zeros(N.N_FST)
+        D = np.zeros((K.MAX_ORDER + 3, n3))
+        DQ = np.zeros((K.MAX_ORDER + 3, 3))
+        ist = np.zeros(K.N_IST, dtype=np.int64)
+        fst = np.zeros(K.N_FST)
         work = [np.empty(n3) for _ in range(8)]  # y, d, dy, ypred, hist, psiv, scale, R
         abT = np.empty((n3, K.LDAB))
         ipiv = np.empty(n3, dtype=np.int64)
-        blocks = [np.zeros((m.n, 3, 3)) for _ in range(4)]  # Dg, Lo, Up, Dinv
-        RU = np.empty((N.MAX_ORDER + 1, N.MAX_ORDER + 1))
-        Dtmp = np.empty(N.MAX_ORDER + 1)
+        blocks = [np.zeros((m.n, 3, 3)) for _ in range(5)]  # Dg, Lo, Up, L, Dinv
+        RU = np.empty((K.MAX_ORDER + 1, K.MAX_ORDER + 1))
+        Dtmp = np.empty(K.MAX_ORDER + 1)
         h_user = so.initial_step_s if so.initial_step_s is not None else 0.0
 
         t = 0.0
@@ -341,7 +340,7 @@ class _Integrator:
         y = m.solve_potential(m.y_initial, V)
         inv0, _ = K.ledger(y, m.vol, m.srclen, tab.dc, tab.ln_kc, tab.ln_ka, 0.0)
         Q = inv0.copy()
-        fst[N.F_MIN_XV] = float(y[1::3].min())
+        fst[K.F_MIN_XV] = float(y[1::3].min())
         step_t, step_err = [], []
         status, message = "ok", ""
         wall0 = time.perf_counter()
@@ -355,35 +354,35 @@ class _Integrator:
             if iseg > 0:
                 y = m.solve_potential(D[0], V)
             args = m._args(V)
-            while ist[N.I_IOUT] < nout and t_out[ist[N.I_IOUT]] <= t + tslack:
-                out_y[ist[N.I_IOUT]] = y
-                out_V[ist[N.I_IOUT]] = V
-                ist[N.I_IOUT] += 1
-            if N.start_segment(y, Q, t, tb, h_user, rtol, atol, m.x_v_ref, D, DQ, ist, fst, work[7], *blocks[:3],
+            while ist[K.I_IOUT] < nout and t_out[ist[K.I_IOUT]] <= t + tslack:
+                out_y[ist[K.I_IOUT]] = y
+                out_V[ist[K.I_IOUT]] = V
+                ist[K.I_IOUT] += 1
+            if K.start_segment(y, Q, t, tb, h_user, rtol, atol, m.x_v_ref, D, DQ, ist, fst, work[7], *blocks[:3],
                                *args) != 0:
                 raise ValueError("state has a non-positive halide site fraction")
             while True:
-                i0 = int(ist[N.I_IOUT])
-                ist[N.I_NREC] = 0
-                st = N.advance(tb, rtol, atol, m.x_v_ref, PSI_ATOL, newton_tol, so.max_newton, so.max_steps,
+                i0 = int(ist[K.I_IOUT])
+                ist[K.I_NREC] = 0
+                st = K.advance(tb, rtol, atol, m.x_v_ref, PSI_ATOL, newton_tol, so.max_newton, so.max_steps,
                                self.ctl, inv0, t_out, out_y, rec_t, rec_err, D, DQ, ist, fst, *work, *blocks, abT,
                                ipiv, RU, Dtmp, *args)
-                out_V[i0:ist[N.I_IOUT]] = V
-                k = int(ist[N.I_NREC])
+                out_V[i0:ist[K.I_IOUT]] = V
+                k = int(ist[K.I_NREC])
                 step_t.append(rec_t[:k].copy())
                 step_err.append(rec_err[:k].copy())
                 if bar is not None:
-                    bar.update(fst[N.F_T] - t)
-                t = float(fst[N.F_T])
-                if st != N.ST_BUFFER_FULL:
+                    bar.update(fst[K.F_T] - t)
+                t = float(fst[K.F_T])
+                if st != K.ST_BUFFER_FULL:
                     break
             Q = DQ[0].copy()
-            if st == N.ST_MAX_STEPS:
-                status, message = "max_steps", (f"stopped at t={t:.6g} s after {int(ist[N.I_STEPS])} steps "
+            if st == K.ST_MAX_STEPS:
+                status, message = "max_steps", (f"stopped at t={t:.6g} s after {int(ist[K.I_STEPS])} steps "
                                                 "(solver.max_steps)")
-            elif st == N.ST_STEP_FAILURE:
+            elif st == K.ST_STEP_FAILURE:
                 status = "step_failure"
-                message = (f"step size collapsed at t={t:.6g} s (h={fst[N.F_H]:.3g} s, {int(ist[N.I_FAILS])} "
+                message = (f"step size collapsed at t={t:.6g} s (h={fst[K.F_H]:.3g} s, {int(ist[K.I_FAILS])} "
                            "consecutive failures); partial solution returned")
             if status != "ok":
                 break
@@ -391,22 +390,22 @@ class _Integrator:
         if bar is not None:
             bar.close()
         wall = time.perf_counter() - wall0
-        self.stats = {"jacobians": int(ist[N.I_NLU]), "lu_factorizations": int(ist[N.I_NLU]),
-                      "band_fallbacks": int(ist[N.I_NBAND]),
-                      "residuals": int(ist[N.I_NFEV]), "final_order": int(ist[N.I_ORDER])}
+        self.stats = {"jacobians": int(ist[K.I_NLU]), "lu_factorizations": int(ist[K.I_NLU]),
+                      "band_fallbacks": int(ist[K.I_NBAND]),
+                      "residuals": int(ist[K.I_NFEV]), "final_order": int(ist[K.I_ORDER])}
         inv, _ = K.ledger(y, m.vol, m.srclen, tab.dc, tab.ln_kc, tab.ln_ka, 0.0)
         scale = np.maximum(np.maximum(np.abs(Q), np.abs(inv0)), 1e-300)
         rel = np.abs(inv - Q) / scale
         if status != "ok":
-            k = int(ist[N.I_IOUT])
+            k = int(ist[K.I_IOUT])
             if k < nout:
                 t_out = np.concatenate([t_out[:k], [t]])
                 out_y = np.concatenate([out_y[:k], y[None]])
                 out_V = np.concatenate([out_V[:k], [V]])
             log.warning("device run ended early: %s", message)
-        return _make_result(m, t_out, out_y, out_V, status, message, int(ist[N.I_STEPS]), int(ist[N.I_REJ]),
-                            int(ist[N.I_NEWTON]), wall, rel, np.concatenate(step_t), np.concatenate(step_err),
-                            float(fst[N.F_MIN_XV]))
+        return _make_result(m, t_out, out_y, out_V, status, message, int(ist[K.I_STEPS]), int(ist[K.I_REJ]),
+                            int(ist[K.I_NEWTON]), wall, rel, np.concatenate(step_t), np.concatenate(step_err),
+                            float(fst[K.F_MIN_XV]))
 
 
 class _BDF2Reference:

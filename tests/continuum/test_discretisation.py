@@ -143,7 +143,7 @@ def test_block_jacobian_and_block_lu_match_banded(small_model, rng):
     R1, J = m.residual(y, 16.0, massc=2.0, hist=hist, jacobian=True)
     n = m.n
     R2 = np.empty(y.size)
-    Dg, Lo, Up, Dinv = (np.full((n, 3, 3), np.nan) for _ in range(4))
+    Dg, Lo, Up, L, Dinv = (np.full((n, 3, 3), np.nan) for _ in range(5))
     args = m._args(16.0)
     assert K.assemble_blocks(y, 2.0, hist, True, R2, Dg, Lo, Up, *args) == 0
     J2 = np.zeros_like(J)
@@ -164,11 +164,12 @@ def test_block_jacobian_and_block_lu_match_banded(small_model, rng):
     np.testing.assert_array_equal(Dg, Dg0)
     # block LU (no pivoting across blocks) solves with a small componentwise backward error
     b = rng.normal(size=y.size)
-    assert K.block_factor(Dg, Lo, Up, Dinv) == 0
+    assert K.block_factor(Dg, Lo, Up, L, Dinv) == 0
+    np.testing.assert_array_equal(Dg, Dg0)  # the matrix survives its factorisation
     x = b.copy()
-    K.block_solve(Lo, Up, Dinv, x)
+    K.block_solve(L, Up, Dinv, x)
     assert np.max(np.abs(J @ x - b) / (np.abs(J) @ np.abs(x) + np.abs(b))) < 1e-12
     # a singular pivot block is reported (the integrator then uses the banded LU)
     K.assemble_blocks(y, 2.0, hist, True, R2, Dg, Lo, Up, *args)
     Dg[0, 1] = Dg[0, 0]
-    assert K.block_factor(Dg, Lo, Up, Dinv) == 1
+    assert K.block_factor(Dg, Lo, Up, L, Dinv) == 1
