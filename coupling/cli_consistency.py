@@ -30,7 +30,8 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true",
                    help="reduced sizes (4x4x48 cells, 6 replicas, refresh sensitivity only; <~2 min on 2 cores)")
     p.add_argument("--out", metavar="DIR", required=True, help="output directory (figures, consistency.json)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes for the replicas (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for the replicas (default: min(2, CPUs available))")
     p.add_argument("--seed", type=int, default=2020, help="root seed (default 2020)")
     p.add_argument("--replicas", type=int, default=None, help="KMC replicas per case (default 8; quick 6)")
     p.add_argument("--sensitivity", choices=("all", "refresh", "none"), default=None,
@@ -45,8 +46,11 @@ def _brief(summary: dict) -> dict:
     eq = m["equilibrium"]
     out = {
         "pass": summary["pass"],
-        "equilibrium": {k: eq[k] for k in ("pass", "bins_compared", "max_abs_z_continuum", "rms_z_continuum",
-                                           "max_abs_z_pb", "rms_z_pb", "bins_over_3se_continuum", "bins_over_3se_pb")},
+        "equilibrium": {k: eq.get(k) for k in (
+            "pass", "pass_pb", "bins_compared", "max_abs_z_continuum", "rms_z_continuum", "max_abs_z_pb", "rms_z_pb",
+            "bins_over_3se_continuum", "bins_over_3se_pb", "max_abs_z_continuum_excluding_junction_slabs",
+            "junction_slabs_z_continuum", "junction_slabs_ratio_kmc_to_continuum",
+            "continuum_window_max_rel_change")},
         "forward": m["forward"],
         "reverse": m["reverse"],
         "sensitivity": m["sensitivity"],
@@ -62,6 +66,10 @@ def run(args) -> int:
 
     from halide_ionics.coupling.consistency import ConsistencyConfig, run_consistency
 
+    if args.workers is None:
+        from halide_ionics.coupling.cli_coefficients import default_workers
+
+        args.workers = min(2, default_workers())
     if args.workers < 1:
         raise InputError("--workers", args.workers, "must be >= 1")
     if args.seed < 0:

@@ -74,7 +74,7 @@ def test_consistency_cli_reduced(tmp_path, monkeypatch, capsys, tiny):
 
     monkeypatch.setattr(C.ConsistencyConfig, "quick", classmethod(lambda cls: tiny))
     out = tmp_path / "out"
-    rc = cli.main(["consistency", "--quick", "--out", str(out), "--seed", "2020", "--cache-dir", _cache(),
+    rc = cli.main(["consistency", "--quick", "--out", str(out), "--seed", "2020", "--cache-dir", _cache(), "--workers", "1",
                    "--sensitivity", "refresh", "--json"])
     brief = json.loads(capsys.readouterr().out)
     for f in ("consistency.json", "equilibrium_vacancy.png", "forward_profiles.png", "reverse_profiles.png"):
