@@ -281,7 +281,7 @@ def assemble(y, massc, hist, want_jac, R, abT, wk, hface, vol, srclen, dirich, p
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # numba-level inlining: LLVM would call it and pass the tuple in memory
 def _node(y, k, inv_dc, nt, t_pbr, t_pcl, t_q, t_g, want):
     """Per-node quantities of the fluxes (see :func:`assemble`): values and partials in (x_Br, x_V)."""
     xb = y[3 * k]
@@ -679,46 +679,35 @@ def blocks_to_band(Dg, Lo, Up, abT):
 
 @njit(cache=True)
 def face_fluxes(y, hface, Kh, dc, t_pbr, t_pcl, t_q, t_g):
-    """Face fluxes F_Br, F_Cl, F_V (site fraction x um/s; multiply by c_s for sites/(area s))."""
+    """Face fluxes F_Br, F_Cl, F_V (site fraction x um/s; multiply by c_s for sites/(area s)).
+
+    The same flux formulas as :func:`assemble_blocks` (node quantities computed once per node).
+    """
     N = hface.shape[0] + 1
+    nt = t_g.shape[0]
+    inv_dc = 1.0 / dc
     FB = np.empty(N - 1)
     FC = np.empty(N - 1)
     FV = np.empty(N - 1)
-    for a in range(N - 1):
-        b = a + 1
-        xa = y[3 * a]
-        xb_ = y[3 * b]
-        va = y[3 * a + 1]
-        vb = y[3 * b + 1]
-        ca_ = 1.0 - xa - va
-        cb_ = 1.0 - xb_ - vb
-        sa = 1.0 - va
-        sb = 1.0 - vb
-        ga, _ = interp(t_g, dc, ca_ / sa)
-        gb, _ = interp(t_g, dc, cb_ / sb)
-        LBr, _, _ = logmean(xa, xb_, math.log(xa), math.log(xb_))
-        LCl, _, _ = logmean(ca_, cb_, math.log(ca_), math.log(cb_))
-        pa, _ = interp(t_pbr, dc, ca_ / sa)
-        pb, _ = interp(t_pbr, dc, cb_ / sb)
-        lVBr = LBr * 0.5 * (pa / sa + pb / sb)
-        pa, _ = interp(t_pcl, dc, ca_ / sa)
-        pb, _ = interp(t_pcl, dc, cb_ / sb)
-        lVCl = LCl * 0.5 * (pa / sa + pb / sb)
-        pa, _ = interp(t_q, dc, ca_ / sa)
-        pb, _ = interp(t_q, dc, cb_ / sb)
-        lx = LBr * LCl * 0.5 * (pa / (sa * sa) + pb / (sb * sb))
-        h = hface[a]
-        du = (math.log(xb_) - y[3 * b + 2] + gb) - (math.log(xa) - y[3 * a + 2] + ga)
-        B1, _ = bernoulli(-du)
-        B2, _ = bernoulli(du)
-        GBr = (B1 * va - B2 * vb) / h
-        du = (math.log(cb_) - y[3 * b + 2] + gb) - (math.log(ca_) - y[3 * a + 2] + ga)
-        B1, _ = bernoulli(-du)
-        B2, _ = bernoulli(du)
-        GCl = (B1 * va - B2 * vb) / h
-        FB[a] = -Kh * (lVBr * GBr + lx * (GCl - GBr))
-        FC[a] = -Kh * (lVCl * GCl + lx * (GBr - GCl))
-        FV[a] = -(FB[a] + FC[a])
+    na = _node(y, 0, inv_dc, nt, t_pbr, t_pcl, t_q, t_g, False)
+    for b in range(1, N):
+        nb = _node(y, b, inv_dc, nt, t_pbr, t_pcl, t_q, t_g, False)
+        rh = 1.0 / hface[b - 1]
+        LBr, _, _ = _logmean_r(na[0], nb[0], na[3], nb[3], 0.0, 0.0, False)
+        LCl, _, _ = _logmean_r(na[2], nb[2], na[4], nb[4], 0.0, 0.0, False)
+        lVBr = LBr * 0.5 * (na[11] + nb[11])
+        lVCl = LCl * 0.5 * (na[14] + nb[14])
+        lx = LBr * LCl * 0.5 * (na[17] + nb[17])
+        du = nb[5] - na[5]
+        B1, _, B2, _ = _bern2(du, False)
+        GBr = (B1 * na[1] - B2 * nb[1]) * rh
+        du = nb[6] - na[6]
+        B1, _, B2, _ = _bern2(du, False)
+        GCl = (B1 * na[1] - B2 * nb[1]) * rh
+        FB[b - 1] = -Kh * (lVBr * GBr + lx * (GCl - GBr))
+        FC[b - 1] = -Kh * (lVCl * GCl + lx * (GBr - GCl))
+        FV[b - 1] = -(FB[b - 1] + FC[b - 1])
+        na = nb
     return FB, FC, FV
 
 
@@ -1067,16 +1056,19 @@ def _change_D(D, DQ, order, factor, RU, Dtmp):
             for m in range(k):
                 s += R[i, m] * U[m, j]
             RU[i, j] = s
-    # D[i] <- sum_m RU[m, i] D[m]
+    # D[i] <- sum_m RU[m, i] D[m]  (component loops innermost: unit stride, vectorisable)
     for A in (D, DQ):
-        for c in range(A.shape[1]):
-            for i in range(k):
-                s = 0.0
-                for m in range(k):
-                    s += RU[m, i] * A[m, c]
-                Dtmp[i] = s
-            for i in range(k):
-                A[i, c] = Dtmp[i]
+        nc = A.shape[1]
+        for i in range(k):
+            for c in range(nc):
+                Dtmp[i, c] = RU[0, i] * A[0, c]
+            for m in range(1, k):
+                f = RU[m, i]
+                for c in range(nc):
+                    Dtmp[i, c] += f * A[m, c]
+        for i in range(k):
+            for c in range(nc):
+                A[i, c] = Dtmp[i, c]
 
 
 @njit(cache=True)
@@ -1220,15 +1212,16 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         # predictor, history combination; scale holds the inverse Newton weights
         ra = 1.0 / alpha
         for i in range(n):
-            s = D[0, i]
-            p = 0.0
-            for j in range(1, order + 1):
+            ypred[i] = D[0, i]
+            psiv[i] = 0.0
+        for j in range(1, order + 1):
+            gj = GAMMA[j] * ra
+            for i in range(n):
                 v = D[j, i]
-                s += v
-                p += GAMMA[j] * v
-            ypred[i] = s
-            psiv[i] = p * ra
-            hist[i] = massc * (s - psiv[i])
+                ypred[i] += v
+                psiv[i] += gj * v
+        for i in range(n):
+            hist[i] = massc * (ypred[i] - psiv[i])
         for k in range(N):
             scale[3 * k] = 1.0 / (atol + rtol * abs(ypred[3 * k]))
             scale[3 * k + 1] = 1.0 / (atol * xref + rtol * abs(ypred[3 * k + 1]))
