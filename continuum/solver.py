@@ -332,7 +332,7 @@ class _Integrator:
         ipiv = np.empty(n3, dtype=np.int64)
         blocks = [np.zeros((m.n, 3, 3)) for _ in range(5)]  # Dg, Lo, Up, L, Dinv
         RU = np.empty((K.MAX_ORDER + 1, K.MAX_ORDER + 1))
-        Dtmp = np.empty(K.MAX_ORDER + 1)
+        Dtmp = np.empty((K.MAX_ORDER + 1, n3))
         h_user = so.initial_step_s if so.initial_step_s is not None else 0.0
 
         t = 0.0
