@@ -36,6 +36,14 @@ Profiles are compared on the KMC's slabs (one cubic cell each; the continuum pro
 over each slab ``[k a, (k+1) a]``, KMC plane z mapped to ``z + a/4`` so that slab k covers exactly
 that interval). Front: the ``x_Br = 0.55`` crossing of the slab profile (linear interpolation
 between slab centres), the same estimator for both scales; the KMC front SE is the replica spread.
+
+Known lattice-scale effect (not a bug of either scale): the KMC vacancy formation energy follows
+the composition of the vacancy's own 8-site shell, so on the last Br-segment plane (z-bond sites
+at ``(n_z/2 − ½) a``, half of whose shell lies in the Cl segment) x_V is ~0.2 of the continuum
+value, which evaluates x_V^eq at the local (sharply stepped) composition; the slab holding that
+plane is reported separately (``junction_slabs_*``). Poisson–Boltzmann here uses the per-plane
+initial composition and misses the continuum's half-step junction node as well, so it deviates in
+that slab too.
 """
 from __future__ import annotations
 
