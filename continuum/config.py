@@ -56,7 +56,10 @@ Unknown sections or keys, wrong types and out-of-range values raise
     rtol = 1e-6
     atol = 1e-6                 # absolute tolerance on x_Br and on x_V / x_V,ref
     contact_mode = "region"     # "region": psi fixed on every electrode node; "line": only at
-                                # the contact line (the electrode edge facing the gap)
+                                # the contact line (the electrode edge facing the gap).  With
+                                # sources on, "line" traps vacancies at that single node: on the
+                                # paper device x_V -> 1 there within ~50 s and the run stops
+                                # with status "step_failure" (the message says where)
     max_steps = 200000
     max_newton = 6
     n_outputs = 49              # evenly spaced output times, or give output_times_s = [...]

@@ -384,6 +384,11 @@ class _Integrator:
                 status = "step_failure"
                 message = (f"step size collapsed at t={t:.6g} s (h={fst[K.F_H]:.3g} s, {int(ist[K.I_FAILS])} "
                            "consecutive failures); partial solution returned")
+                xv = D[0, 1::3]
+                k = int(np.argmax(xv))
+                if 1.0 - xv[k] < 1e-6:
+                    message += (f"; the halide sites at z={m.mesh.z_um[k]:.4g} um are nearly empty (x_V = "
+                                f"{xv[k]:.12g}): x_Br and x_Cl = 1 - x_Br - x_V lose their precision there")
             if status != "ok":
                 break
         y = D[0].copy()
