@@ -1014,13 +1014,14 @@ MAX_FACTOR = 10.0
 MAX_CONSECUTIVE_FAILURES = 25
 
 # control array ctl[...] of advance(): tuning knobs, defaults in DEFAULT_CONTROL
-C_LU_SLACK, C_LU_MAX_AGE, C_MIN_GROWTH, C_KAPPA_MAX_AGE, C_KAPPA_SAFETY = range(5)
+C_LU_SLACK, C_LU_MAX_AGE, C_MIN_GROWTH, C_KAPPA_MAX_AGE, C_KAPPA_SAFETY, C_FORCE_BAND = range(6)
 LU_SLACK = 0.0        # reuse factors while |c_LU / c - 1| <= this ...
 LU_MAX_AGE = 1        # ... and fewer than this many steps have passed (1: fresh Jacobian every step)
 MIN_GROWTH = 1.2      # skip step-size increases smaller than this
 KAPPA_MAX_AGE = 10    # steps a measured quadratic-convergence constant stays valid
 KAPPA_SAFETY = 0.1    # one-correction acceptance: kappa |dy_1|^2 < KAPPA_SAFETY * newton_tol
-DEFAULT_CONTROL = (LU_SLACK, LU_MAX_AGE, MIN_GROWTH, KAPPA_MAX_AGE, KAPPA_SAFETY)
+FORCE_BAND = 0        # 1: always use the banded LU with partial pivoting (tests the fallback)
+DEFAULT_CONTROL = (LU_SLACK, LU_MAX_AGE, MIN_GROWTH, KAPPA_MAX_AGE, KAPPA_SAFETY, FORCE_BAND)
 
 # integer state ist[...]
 I_ORDER, I_NEQ, I_LU_OK, I_LU_MODE, I_STEPS, I_REJ, I_NEWTON, I_NLU, I_FAILS, I_NREC, I_IOUT, I_LU_AGE, \
@@ -1258,7 +1259,7 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
                     ist[I_LU_AGE] = 0
                     fst[F_MASSC_LU] = massc
                     ist[I_LU_MODE] = 0
-                    if block_factor(Dg, Lo, Up, Lm, Dinv) != 0:
+                    if ctl[C_FORCE_BAND] != 0.0 or block_factor(Dg, Lo, Up, Lm, Dinv) != 0:
                         # no safe block pivots: banded LU with partial pivoting of the same matrix
                         blocks_to_band(Dg, Lo, Up, abT)
                         ist[I_LU_MODE] = 1

@@ -156,6 +156,12 @@ def test_block_jacobian_and_block_lu_match_banded(small_model, rng):
     np.testing.assert_allclose(R2, R1, rtol=0, atol=1e-13 * np.abs(R1).max())
     row = np.abs(J).max(axis=1, keepdims=True)
     assert np.max(np.abs(J2 - J) / row) < 1e-12
+    # ... and converts to the band layout of the partial-pivoting fallback
+    abT = np.empty((y.size, K.LDAB))
+    abT_ref = np.zeros((y.size, K.LDAB))
+    K.assemble(y, 2.0, hist, True, np.empty(y.size), abT_ref, np.empty((n, K.NW)), *m._args(16.0))
+    K.blocks_to_band(Dg, Lo, Up, abT)
+    assert np.max(np.abs(abT - abT_ref)) <= 1e-12 * np.abs(abT_ref).max()
     # residual-only calls leave the blocks alone and give the same residual
     Dg0 = Dg.copy()
     R3 = np.empty(y.size)

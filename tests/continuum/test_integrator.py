@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from halide_ionics.continuum import DeviceConfig, DeviceModel, simulate
+from halide_ionics.continuum import kernels as K
 from halide_ionics.continuum import solver as S
 
 HOURS, NODES = 0.5, 150
@@ -53,3 +54,18 @@ def test_step_record_buffer_and_progress_chunks_do_not_change_the_run(monkeypatc
     np.testing.assert_array_equal(a.x_br, b.x_br)
     np.testing.assert_array_equal(a.step_conservation_error, b.step_conservation_error)
     assert b.step_times_s.size == b.steps and np.all(np.diff(b.step_times_s) > 0)
+
+
+def test_banded_fallback_gives_the_same_run():
+    """The banded LU with partial pivoting (the fallback of the block LU) reproduces the run."""
+    cfg = DeviceConfig.paper_device(4.0, 0.1, nodes=120)
+    a = S._Integrator(DeviceModel(cfg), False)
+    ra = a.run()
+    b = S._Integrator(DeviceModel(cfg), False)
+    b.ctl[K.C_FORCE_BAND] = 1.0
+    rb = b.run()
+    assert a.stats["band_fallbacks"] == 0 and b.stats["band_fallbacks"] == b.stats["lu_factorizations"] > 0
+    assert ra.status == rb.status == "ok"
+    rtol = cfg.solver.rtol
+    assert abs(ra.final_migration_length_um - rb.final_migration_length_um) <= rtol * abs(ra.final_migration_length_um)
+    assert np.abs(ra.x_br - rb.x_br).max() <= 10 * rtol
