@@ -380,8 +380,12 @@ class ElectrodeRatesResult:
     annihilation_rate_se_Hz: float
     vacancy_fraction: float  # time average
     vacancy_fraction_se: float
-    balance_residual_Hz: float  # creation·(1 − x_V) − annihilation·x_V (per site)
-    balance_residual_se_Hz: float
+    creation_flux_Hz: float  # creation·(1 − x_V): creations per site and second
+    creation_flux_se_Hz: float
+    annihilation_flux_Hz: float  # annihilation·x_V
+    annihilation_flux_se_Hz: float
+    balance_residual_Hz: float  # creation·(1 − x_V) − annihilation·x_V = Σ ΔN_vac / Σ N t
+    balance_residual_se_Hz: float  # its spread over replicas (ΔN_vac is a small integer)
     counts: np.ndarray  # [kind (0 creation, 1 annihilation), species (0 Br, 1 Cl)], all replicas
     x_cl_end: float  # Cl fraction of the ions at the end, mean over replicas
     hops: int
@@ -393,7 +397,8 @@ class ElectrodeRatesResult:
         out = {f: getattr(self, f) for f in (
             "x_cl", "overpotential_V", "cells", "replicas", "events_per_replica", "equilibration_events",
             "electrode_rate_Hz", "creation_rate_Hz", "creation_rate_se_Hz", "annihilation_rate_Hz",
-            "annihilation_rate_se_Hz", "vacancy_fraction", "vacancy_fraction_se", "balance_residual_Hz",
+            "annihilation_rate_se_Hz", "vacancy_fraction", "vacancy_fraction_se", "creation_flux_Hz",
+            "creation_flux_se_Hz", "annihilation_flux_Hz", "annihilation_flux_se_Hz", "balance_residual_Hz",
             "balance_residual_se_Hz", "x_cl_end", "hops", "time_s", "wall_seconds")}
         c = np.asarray(self.counts)
         out.update(creations_br=int(c[0, 0]), creations_cl=int(c[0, 1]), annihilations_br=int(c[1, 0]),
@@ -466,13 +471,16 @@ def electrode_rates(x_cl: float, overpotential_V: float, rate_model: RateModel, 
     k_cr, k_cr_se = _ratio_se(n_cr, ion_t)
     k_an, k_an_se = _ratio_se(n_an, vac_t) if vac_t.sum() > 0 else (float("nan"), float("nan"))
     x_v, x_v_se = _ratio_se(vac_t, site_t)
+    f_cr, f_cr_se = _ratio_se(n_cr, site_t)
+    f_an, f_an_se = _ratio_se(n_an, site_t)
     bal, bal_se = _ratio_se(n_cr - n_an, site_t)
     return ElectrodeRatesResult(
         x_cl=x_cl, overpotential_V=eta, cells=cells, replicas=replicas, events_per_replica=events,
         equilibration_events=int(equilibration_events), electrode_rate_Hz=ke,
         creation_rate_Hz=k_cr, creation_rate_se_Hz=k_cr_se, annihilation_rate_Hz=k_an,
         annihilation_rate_se_Hz=k_an_se, vacancy_fraction=x_v, vacancy_fraction_se=x_v_se,
-        balance_residual_Hz=bal, balance_residual_se_Hz=bal_se,
+        creation_flux_Hz=f_cr, creation_flux_se_Hz=f_cr_se, annihilation_flux_Hz=f_an,
+        annihilation_flux_se_Hz=f_an_se, balance_residual_Hz=bal, balance_residual_se_Hz=bal_se,
         counts=counts.sum(axis=0).astype(np.int64), x_cl_end=float(np.mean([r["x_cl_end"] for r in res])),
         hops=int(sum(r["hops"] for r in res)), time_s=float(sum(r["T"] for r in res)), wall_seconds=wall,
         reference=ref)
