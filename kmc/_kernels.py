@@ -262,38 +262,54 @@ def _creation_rate(x, e, nb, occ, ncl, nion, bv, ivb, cfac):
 @njit(cache=True)
 def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac,
                   cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i):
-    """Recompute every rate that can depend on the sites changed by the last event (c0, c1):
-    vacancies and electrode sites within two shells of c0/c1 or of a vacancy next to them."""
+    """Recompute every rate that can depend on the sites changed by the last event (c0, c1).
+
+    The event changed the occupancy of c0/c1 and the shells of their neighbours. Centres: c0, c1
+    and their vacant neighbours (whose shell energies enter other events' ΔE). A vacancy's rates
+    read occupancies and shells up to two shells away, so every vacancy within two shells of a
+    centre is recomputed; a creation rate reads the site and its neighbours only, so the
+    electrode sites on and next to a centre are. A leaf of the sum tree is rewritten only when
+    its value changed (the tree is a function of its leaves: bitwise the same either way).
+    """
     stamp = iscal[3] + 1
     iscal[3] = stamp
     nleaf = iscal[5]
     cap = iscal[6]
     z = nb.shape[1]
-    for m in range(2 * (z + 1)):
-        # centres: c0 and its vacant neighbours, then c1 and its vacant neighbours
-        base = c0 if m < z + 1 else c1
-        j = m % (z + 1)
+    has_el = crate.shape[0] > 0
+    for side in range(2):
+        base = c0 if side == 0 else c1
         if base < 0:
             continue
-        if j == 0:
-            c = base
-        else:
-            c = nb[base, j - 1]
-            if c < 0 or occ[c] != VAC:
-                continue
-        for p in range(d2s[c], d2s[c + 1]):
-            y = d2i[p]
-            q = site_vac[y]
-            if q >= 0 and vstamp[q] != stamp:
-                vstamp[q] = stamp
-                tot = _vac_rates(q, y, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac, vrates)
-                _tree_set(tree, nleaf, q, tot)
-            e = el_idx[y]
-            if e >= 0 and estamp[e] != stamp:
-                estamp[e] = stamp
-                r = _creation_rate(y, e, nb, occ, ncl, nion, bv, ivb, cfac)
-                crate[e] = r
-                _tree_set(tree, nleaf, cap + e, r)
+        for j in range(z + 1):
+            if j == 0:
+                c = base
+            else:
+                c = nb[base, j - 1]
+                if c < 0 or occ[c] != VAC:
+                    continue
+            for p in range(d2s[c], d2s[c + 1]):
+                y = d2i[p]
+                if occ[y] == VAC:
+                    q = site_vac[y]
+                    if vstamp[q] != stamp:
+                        vstamp[q] = stamp
+                        tot = _vac_rates(q, y, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac,
+                                         vrates)
+                        if tot != tree[nleaf + q]:
+                            _tree_set(tree, nleaf, q, tot)
+            if has_el:
+                for k in range(z + 1):
+                    y = c if k == z else nb[c, k]
+                    if y < 0:
+                        continue
+                    e = el_idx[y]
+                    if e >= 0 and estamp[e] != stamp:
+                        estamp[e] = stamp
+                        r = _creation_rate(y, e, nb, occ, ncl, nion, bv, ivb, cfac)
+                        if r != crate[e]:
+                            crate[e] = r
+                            _tree_set(tree, nleaf, cap + e, r)
 
 
 @njit(cache=True)

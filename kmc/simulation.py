@@ -6,9 +6,9 @@ Rejection-free residence-time (BKL / n-fold way) selection. Every event is owned
 of a binary sum tree: one leaf per vacancy (the hops of its neighbouring ions into it and,
 inside an electrode, its annihilation) and one leaf per electrode site (creation). After an
 event only the rates that can change are recomputed: those of the vacancy that moved and, when
-other vacancies or electrodes exist, of the vacancies and electrode sites within two neighbour
-shells of the changed sites (plus of vacancies next to them, whose shell energies enter the
-exact ΔE). The cost per hop is independent of the lattice size. One vacancy without electrodes
+other vacancies or electrodes exist, of the vacancies within two neighbour shells and the
+electrode sites on or next to the changed sites or the vacancies next to them (whose shell
+energies enter the exact ΔE). The cost per hop is independent of the lattice size. One vacancy without electrodes
 (the Onsager estimators' case) runs a specialised loop (``_kernels._run_single``) that gives
 bitwise the same trajectory as the general one, ~1.5e7 hops/s on one core.
 

@@ -20,7 +20,7 @@ from halide_ionics.kmc import RateModel, electrode_rates, electrode_reference
 
 MODEL = RateModel(barrier_cl_eV=0.46, barrier_shift_br_eV=0.01, barrier_shift_cl_eV=0.02,
                   field_V_per_A=1e-3).reservoir_for_vacancy_fraction(1e-3)  # the field is ignored
-CELLS, REPLICAS, EVENTS = 8, 24, 20_000
+CELLS, REPLICAS, EVENTS = 8, 32, 20_000
 ETA = 0.03  # V: e^{η/2kT} = 1.79
 
 
