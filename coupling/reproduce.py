@@ -305,10 +305,18 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
         rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(7, k)))
         inp_k = continuum_inputs(fits, material, cal["lambda_per_s_per_V"], cal["delta_el_eV"], rng=rng)
         rk = run_devices(inp_k, fields, cfg, devdir, executor=executor, workers=workers, tag=f"draw{k}")
-        draws.append([rk[f]["final_migration_length_um"] for f in fields])
+        # a draw whose run did not finish carries no value for that field (never a partial run)
+        draws.append([rk[f]["final_migration_length_um"] if rk[f]["status"] == "ok" else np.nan for f in fields])
     timings["device_runs_s"] = time.perf_counter() - t
     mig = {f: runs[f]["final_migration_length_um"] for f in fields}
-    mig_se = (np.std(np.asarray(draws), axis=0, ddof=1) if len(draws) >= 2 else np.full(len(fields), np.nan))
+    d = np.asarray(draws, dtype=float).reshape(len(draws), len(fields))
+    n_ok = np.isfinite(d).sum(axis=0)
+    mig_se = np.full(len(fields), np.nan)
+    for i in np.nonzero(n_ok >= 2)[0]:
+        mig_se[i] = np.nanstd(d[:, i], ddof=1)
+    if (n_ok < len(draws)).any():
+        log.warning("uncertainty draws that did not finish were left out at fields %s",
+                    [f for f, n in zip(fields, n_ok) if n < len(draws)])
     bad = [f for f in fields if runs[f]["status"] != "ok"]
     if bad:
         log.warning("device runs did not finish at fields %s", bad)
