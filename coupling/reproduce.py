@@ -334,9 +334,9 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
     # 5. outputs
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "coefficients.nc")
-    times = runs[fields[0]]["times_s"]
+    times = max((runs[f]["times_s"] for f in fields), key=len)
     dsm = xr.Dataset(
-        {"migration_length": (("field", "time"), np.array([runs[f]["migration_length_um"] for f in fields]),
+        {"migration_length": (("field", "time"), _padded([runs[f]["migration_length_um"] for f in fields], len(times)),
                               {"units": "um", "long_name": "composition-front migration toward the Br end"}),
          "migration_length_se": ("field", mig_se, {"units": "um", "long_name": "KMC errors propagated"}),
          "site_conservation_error": ("field", [runs[f]["site_conservation_error"] for f in fields], {"units": "1"})},
@@ -399,6 +399,15 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
     write_json_atomic(out / "summary.json", summary)
     write_text_atomic(out / "report.md", render_report(summary))
     return summary
+
+
+def _padded(rows, n):
+    """Stack time series, NaN-padding a run that ended early (its status says why)."""
+    out = np.full((len(rows), n), np.nan)
+    for i, r in enumerate(rows):
+        r = np.asarray(r, float)[:n]
+        out[i, : r.size] = r
+    return out
 
 
 def json_safe(obj):

@@ -58,9 +58,13 @@ def test_calibration_hits_its_targets_and_runs_conserve_sites(run):
 
 
 def test_propagated_errors_are_finite_and_positive(run):
+    """Errors come from redrawn inputs; a draw whose run did not finish is left out (NaN where fewer
+    than two finished), never counted as a partial run. The tiny test table is noisy enough that some
+    draws of it fail; the default table's draws all finish (see the issue note)."""
     _, _, s = run
-    se = np.array(list(s["migration_length_se_um"].values()))
-    assert np.all(np.isfinite(se)) and np.all(se >= 0) and se.max() > 0
+    se = np.array([v if v is not None else np.nan for v in s["migration_length_se_um"].values()], float)
+    ok = np.isfinite(se)
+    assert ok.any() and np.all(se[ok] >= 0) and se[ok].max() > 0
 
 
 def test_same_seed_same_numbers_from_cache(run, tmp_path):
