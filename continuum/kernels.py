@@ -1050,8 +1050,8 @@ I_ORDER, I_NEQ, I_LU_OK, I_LU_MODE, I_STEPS, I_REJ, I_NEWTON, I_NLU, I_FAILS, I_
     I_STATUS, I_NFEV, I_KAPPA_AGE, I_NBAND = range(16)
 N_IST = 16
 # float state fst[...]
-F_T, F_H, F_MIN_XV, F_MASSC_LU, F_KAPPA = range(5)
-N_FST = 5
+F_T, F_H, F_MIN_XV, F_MASSC_LU, F_KAPPA, F_MAX_XV = range(6)
+N_FST = 6
 
 # status codes
 ST_RUNNING, ST_SEGMENT_DONE, ST_BUFFER_FULL, ST_MAX_STEPS, ST_STEP_FAILURE = 0, 1, 2, 3, 4
@@ -1353,6 +1353,7 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         ec = ERROR_CONST[order]
         acc = 0.0
         xvmin = 1.0
+        xvmax = 0.0
         for k in range(N):
             i = 3 * k
             w = 1.0 / (atol + rtol * max(abs(D[0, i]), abs(y[i])))
@@ -1366,6 +1367,8 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
             acc += q * q
             if y[i] < xvmin:
                 xvmin = y[i]
+            if y[i] > xvmax:
+                xvmax = y[i]
         acc *= ec * ec
         err = math.sqrt(acc / (2 * N))
         # scipy's safety factor (NEWTON_MAXITER = 4); a one-iteration step counts as two
@@ -1428,6 +1431,8 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         ist[I_NREC] += 1
         if xvmin < fst[F_MIN_XV]:
             fst[F_MIN_XV] = xvmin
+        if xvmax > fst[F_MAX_XV]:
+            fst[F_MAX_XV] = xvmax
         # dense output at the requested times passed in this step
         io = ist[I_IOUT]
         while io < nout and t_out[io] <= tnew + tslack:

@@ -247,6 +247,8 @@ class DeviceResult:
     step_times_s: np.ndarray = field(repr=False)
     step_conservation_error: np.ndarray = field(repr=False)
     min_x_v: float = 0.0
+    #: largest vacancy site fraction on any node at any accepted step (the dilute-validity guard)
+    max_x_v: float = 0.0
 
     @property
     def final_migration_length_um(self) -> float:
@@ -275,6 +277,7 @@ class DeviceResult:
             "contact_mode": self.config.solver.contact_mode,
             "final_voltage_V": float(self.voltage_V[-1]),
             "min_x_v": self.min_x_v,
+            "max_x_v": self.max_x_v,
         }
 
     def to_dataset(self):
@@ -357,6 +360,7 @@ class _Integrator:
         inv0, _ = K.ledger(y, m.vol, m.srclen, tab.dc, *m.source_args(0.0)[:-1], 0.0)
         Q = inv0.copy()
         fst[K.F_MIN_XV] = float(y[1::3].min())
+        fst[K.F_MAX_XV] = float(y[1::3].max())
         step_t, step_err = [], []
         status, message = "ok", ""
         wall0 = time.perf_counter()
@@ -426,7 +430,7 @@ class _Integrator:
             log.warning("device run ended early: %s", message)
         return _make_result(m, t_out, out_y, out_V, status, message, int(ist[K.I_STEPS]), int(ist[K.I_REJ]),
                             int(ist[K.I_NEWTON]), wall, rel, np.concatenate(step_t), np.concatenate(step_err),
-                            float(fst[K.F_MIN_XV]))
+                            float(fst[K.F_MIN_XV]), float(fst[K.F_MAX_XV]))
 
 
 class _BDF2Reference:
@@ -480,6 +484,7 @@ class _BDF2Reference:
         step_t, step_err = [], []
         status, message = "ok", ""
         min_xv = float(y[1::3].min())
+        max_xv = float(y[1::3].max())
         wall0 = time.perf_counter()
         bar = None
         if self.progress:
@@ -557,6 +562,7 @@ class _BDF2Reference:
                 step_err.append(float(np.max(np.abs(inv - Qn1) / scale)))
                 step_t.append(tn1)
                 min_xv = min(min_xv, xv_min)
+                max_xv = max(max_xv, float(ynew[1::3].max()))
                 while i_out < t_out.size and t_out[i_out] <= tn1 + tslack:
                     out_y[i_out] = self._interp(th, Yh, nh, tn1, ynew, min(t_out[i_out], tn1))
                     out_V[i_out] = V
@@ -591,7 +597,7 @@ class _BDF2Reference:
                 out_V = np.concatenate([out_V[:k], [V]])
             log.warning("device run ended early: %s", message)
         return _make_result(m, t_out, out_y, out_V, status, message, steps, rejected, newton_its, wall, rel,
-                            np.array(step_t), np.array(step_err), min_xv)
+                            np.array(step_t), np.array(step_err), min_xv, max_xv)
 
     @staticmethod
     def _interp(th, Yh, nh, tn1, ynew, to):
@@ -611,7 +617,7 @@ class _BDF2Reference:
 
 
 def _make_result(m, t_out, out_y, out_V, status, message, steps, rejected, newton_its, wall, rel, step_t,
-                 step_err, min_xv):
+                 step_err, min_xv, max_xv):
     cfg = m.config
     so = cfg.solver
     z = m.mesh.z_um
@@ -644,4 +650,4 @@ def _make_result(m, t_out, out_y, out_V, status, message, steps, rejected, newto
         max_step_conservation_error=float(np.max(np.abs(np.diff(np.concatenate([[0.0], step_err])))))
         if step_err.size else 0.0,
         conservation_by_species={k: float(v) for k, v in zip(names, rel)},
-        step_times_s=step_t, step_conservation_error=step_err, min_x_v=min_xv)
+        step_times_s=step_t, step_conservation_error=step_err, min_x_v=min_xv, max_x_v=max_xv)

@@ -33,7 +33,7 @@ from halide_ionics.io import atomic_path
 log = logging.getLogger(__name__)
 
 #: Bump by hand whenever the meaning of a cached result changes (kernel semantics, estimators).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def default_cache_dir() -> Path:
