@@ -498,7 +498,6 @@ class _BDF2Reference:
             if iseg > 0:
                 y = m.solve_potential(y, V)
             args = self._stage_args(V)
-            vf = args[-1]
             nh = 1
             Yh[0] = y
             th[0] = t

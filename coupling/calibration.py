@@ -19,7 +19,7 @@ import numpy as np
 
 from .bridge import (BridgeFits, creation_law, fit_table, manning_reference, onsager_with_reference,
                      sample_log_polynomial, sample_onsager)
-from .device_runs import ContinuumInputs, run_devices, run_ok
+from .device_runs import ContinuumInputs, run_devices, run_many, run_ok
 from .electrode import check_mode, kmc_law
 from .materials import Material
 
@@ -187,6 +187,9 @@ class Prepared:
     constants: dict  # the calibrated constants by name (empty in the kmc mode)
     calibrated: dict  # {name: {"value", "fitted_to"}}
     record: dict  # the calibration record (runs, targets), {} when nothing was calibrated
+    #: where the fits came from ({material, coefficient_config, seed, cache_dir}): lets a worker
+    #: process rebuild them from the cached table (parallel recalibration of uncertainty draws)
+    table_ref: dict | None = None
 
 
 def calibrate(mode: str, fits: BridgeFits, material: Material, cfg, workdir, executor=None, workers=1,
@@ -204,15 +207,50 @@ def calibrate(mode: str, fits: BridgeFits, material: Material, cfg, workdir, exe
                     fits, rec["constants"], rec["calibrated"], rec)
 
 
+def table_reference(material: Material, coefficient_config, seed: int, cache_dir) -> dict:
+    return {"material": material.to_dict(), "coefficient_config": coefficient_config.to_dict(), "seed": int(seed),
+            "cache_dir": str(cache_dir)}
+
+
 def prepare_inputs(mode: str, material: Material, cfg, cache_dir, workers: int = 1, executor=None,
                    coefficient_config=None, table=None, progress: bool = False) -> Prepared:
     """KMC table (cached) → fits → inputs of electrode mode ``mode`` (calibrated where it has constants)."""
     from pathlib import Path
 
-    from .coefficients import compute_table
+    from .coefficients import CoefficientConfig, compute_table
 
+    ccfg = coefficient_config or CoefficientConfig()
     if table is None:
-        table = compute_table(material, coefficient_config, seed=cfg.seed, workers=workers, executor=executor,
+        table = compute_table(material, ccfg, seed=cfg.seed, workers=workers, executor=executor,
                               cache_dir=cache_dir, progress=progress)
     fits = fit_table(table, material)
-    return calibrate(mode, fits, material, cfg, Path(cache_dir) / "devices", executor=executor, workers=workers)
+    prep = calibrate(mode, fits, material, cfg, Path(cache_dir) / "devices", executor=executor, workers=workers)
+    return replace(prep, table_ref=table_reference(material, ccfg, cfg.seed, cache_dir))
+
+
+def calibrated_draw_task(seed, k: int, mode: str, table_ref: dict, config: dict, start: dict, fields: list) -> dict:
+    """One uncertainty draw of a mode with calibrated constants, whole, in one worker: rebuild the
+    fits from the cached table, draw them (stream ``(7, k)`` of the run's seed, as the serial path
+    does), recalibrate, run ``fields``. Module level so any executor can run it."""
+    from pathlib import Path
+
+    from .coefficients import CoefficientConfig, compute_table
+    from .reproduce import ReproduceConfig
+
+    mat = Material(**table_ref["material"])
+    ccfg = CoefficientConfig(**{k_: (tuple(v) if isinstance(v, list) else v)
+                                for k_, v in table_ref["coefficient_config"].items()})
+    cfg = ReproduceConfig(**{k_: (tuple(v) if isinstance(v, list) else v) for k_, v in config.items()})
+    cache = Path(table_ref["cache_dir"])
+    table = compute_table(mat, ccfg, seed=table_ref["seed"], workers=1, cache_dir=cache)
+    fits = fit_table(table, mat)
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(7, k)))
+    fk = sample_fits(fits, mat, rng)
+    devdir = cache / "devices"
+    try:
+        pk = calibrate(mode, fk, mat, cfg, devdir, workers=1, tag=f"draw-cal-{k}", start=start)
+    except RuntimeError as e:
+        return {"ok": False, "message": str(e)}
+    res = run_many([(pk.inputs, float(f), True, f"draw-{mode}-{k}") for f in fields], cfg, devdir, workers=1)
+    return {"ok": True, "constants": pk.constants, "runs": [{key: r[key] for key in
+            ("final_migration_length_um", "status", "end_time_s", "max_x_v", "message")} for r in res]}

@@ -9,12 +9,11 @@ from halide_ionics.io import atomic_path
 BR_COLOR, CL_COLOR, V_COLOR = "#2ca02c", "#1f77b4", "#d62728"
 
 
-def save(fig, path, dpi=130) -> None:
-    import matplotlib.pyplot as plt
-
+def save(fig, path, dpi=110) -> None:
+    """Write ``fig`` as a PNG atomically (layout settled by the figure's own tight layout)."""
+    fig.set_layout_engine("tight")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
+        fig.savefig(tmp, dpi=dpi, format="png")
 
 
 def _fig(*args, **kw):
@@ -82,7 +81,6 @@ def composition_profiles(rows: dict, gap_edges_um=None):
     for ax in axs[-1]:
         ax.set_xlabel("z (µm)  (gold: electrodes)")
     axs[0, 0].legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
@@ -118,7 +116,6 @@ def vacancy_profiles(runs: dict, gap_edges_um=None, title=""):
                 ax2.legend(loc="lower left", fontsize=7)
     for ax in axs[-1]:
         ax.set_xlabel("z (µm)")
-    fig.tight_layout()
     return fig
 
 
@@ -157,7 +154,6 @@ def tornado(rows_by_mode: dict):
             ax.set_yticklabels([next(r["label"] for r in rows if r["input"] == nm) for nm in names], fontsize=7)
             ax.set_xlabel(lab)
             ax.set_title(f"{mode}: blue ×½, orange ×2 (hatched: left the dilute regime)", fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -201,5 +197,4 @@ def coefficient_tables(table, fits, material, creation_law_values):
     axs[2].set_xlabel("contact composition c")
     axs[2].set_ylabel(r"electrode creation rate / pure CsPbBr$_3$")
     axs[2].legend(fontsize=7)
-    fig.tight_layout()
     return fig

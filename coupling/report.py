@@ -5,6 +5,11 @@ Pure text from the summary dict, so what the report says is exactly what ``summa
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+import numpy as np
+
+from halide_ionics.io import atomic_path
 
 PAPER_LABELS = {"kmc": "KMC electrode law (default)", "paper-linear": "paper-linear pump",
                 "paper_linear": "paper-linear pump"}
@@ -27,14 +32,23 @@ def _pm(v, se):
         f"{_fmt(v)} ± {_fmt(se, 2)}"
 
 
+def _cell(x) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(x).replace("|", "\\|")
+
+
 def departures(m: dict) -> list[str]:
     """Plain sentences: where a mode's predictions depart from the paper, and by how much."""
     out = []
     for r in m["targets"]:
         if r["pass"] or r["kind"] != "prediction":
             continue
-        out.append(f"{r['name']}: {_fmt(r['value'])} (accept {r['accept']}; paper {r['paper'] or '—'})"
-                   + (f" — {r['note']}" if r.get("note") else ""))
+        v, p = r["value"], r["paper"]
+        by = ""
+        if isinstance(v, (int, float)) and isinstance(p, (int, float)) and p and math.isfinite(v):
+            by = f", {v / p:.3g}x the paper's {_fmt(p)}"
+        out.append(f"{r['name']}: **{_fmt(v)}**{by} (accept {r['accept']}; paper: {r['paper'] or '—'})"
+                   + (f"; {r['note']}" if r.get("note") else ""))
     return out
 
 
@@ -58,7 +72,7 @@ def _targets_table(modes: dict) -> str:
                 continue
             paper, accept = r["paper"], r["accept"]
             cells.append(f"{_pm(r['value'], r.get('se'))} | {r['kind']} | {'PASS' if r['pass'] else '**FAIL**'}")
-        rows.append(f"| {n} | {_fmt(paper)} | {accept} | " + " | ".join(cells) + " |")
+        rows.append(f"| {_cell(n)} | {_cell(_fmt(paper))} | {_cell(accept)} | " + " | ".join(cells) + " |")
     return "\n".join([head, sep] + rows)
 
 
@@ -178,3 +192,116 @@ Propagated standard errors:
 
 Timings: {', '.join(f'{k} {v:.1f}' for k, v in s['timings_s'].items())}.
 """
+
+
+# ------------------------------------------------------------------------------ files
+def _gap_edges():
+    from halide_ionics.continuum import Geometry
+
+    g = Geometry()
+    a = 0.5 * (g.wire_length_um - g.gap_um)
+    b = 0.5 * (g.wire_length_um + g.gap_um)
+    return [(a - g.electrode_width_um, a), (b, b + g.electrode_width_um)]
+
+
+def _padded(rows, n):
+    """Stack time series, NaN-padding a run that ended early (its status says why)."""
+    out = np.full((len(rows), n), np.nan)
+    for i, r in enumerate(rows):
+        r = np.asarray(r, float)[:n]
+        out[i, : r.size] = r
+    return out
+
+
+def _junction_snapshot(dest, seed: int, cache_dir=None):
+    """Fig. 1c: the atomistic junction (a pure function of the seed and the package version, so
+    its PNG is kept in the cache and copied when warm)."""
+    import shutil
+
+    from halide_ionics import __version__
+    from halide_ionics.structures import build_junction
+    from halide_ionics.structures.snapshots import write_junction_png
+
+    from .sweep import content_hash
+
+    spec = dict(cells=(6, 6, 40), interface_z_fraction=0.5, x_br_ends=(1.0, 0.1), vacancy_fraction=0.01, seed=seed)
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / "figures" / f"fig1c-{content_hash([spec, __version__])}.png"
+        if cached.is_file() and cached.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n":
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(cached, tmp)
+            return
+    write_junction_png(build_junction(**spec), dest)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp:
+            shutil.copyfile(dest, tmp)
+
+
+def write_outputs(out, table, fits, material, cfg, per_mode, summary, cache_dir=None):
+    """NetCDF tables, figures, summary.json and report.md (each written atomically)."""
+    import xarray as xr
+
+    from halide_ionics.io import atomic_path, provenance_attrs, write_json_atomic, write_text_atomic
+    from . import figures
+    from .device_runs import run_ok
+    from .coefficients import write_table
+    from .targets import paper_slope_um_per_V_per_um
+
+    fields = [float(f) for f in cfg.fields_V_per_um]
+    write_table(table, out / "coefficients.nc")
+    data = {}
+    for mode, pm in per_mode.items():
+        k = mode.replace("-", "_")
+        runs = pm["runs"]
+        times = max((runs[f]["times_s"] for f in fields), key=len)
+        se = pm["summary"]["migration_length_se_um"]
+        data[f"migration_length_{k}"] = (("field", "time"), _padded([runs[f]["migration_length_um"] for f in fields],
+                                                                      len(times)),
+                                         {"units": "um", "electrode_mode": mode,
+                                          "long_name": "composition-front migration toward the Br end"})
+        data[f"migration_length_se_{k}"] = ("field", [np.nan if se.get(f"{f:g}") is None else se[f"{f:g}"]
+                                                       for f in fields],
+                                            {"units": "um", "long_name": "KMC errors propagated"})
+        data[f"max_x_v_{k}"] = ("field", [runs[f]["max_x_v"] for f in fields], {"units": "1"})
+        data[f"status_ok_{k}"] = ("field", [int(run_ok(runs[f], cfg.hours)) for f in fields], {"units": "1"})
+    dsm = xr.Dataset(data, coords={"field": ("field", fields, {"units": "V/um"}),
+                                   "time": ("time", times, {"units": "s"})})
+    dsm.attrs.update(provenance_attrs(config=cfg.to_dict(), seed=cfg.seed))
+    with atomic_path(out / "migration.nc") as tmp:
+        dsm.to_netcdf(tmp, engine="h5netcdf")
+
+    gap_edges = _gap_edges()
+    f_fwd, f_rev = max(fields), min(fields)
+    slope = paper_slope_um_per_V_per_um(cfg.hours * 3600.0)
+    _junction_snapshot(out / "fig1c_junction.png", cfg.seed, cache_dir)
+    by_mode = {}
+    for mode, pm in per_mode.items():
+        s = pm["summary"]
+        by_mode[mode] = (fields, [s["migration_length_um"][f"{f:g}"] for f in fields],
+                         [np.nan if s["migration_length_se_um"].get(f"{f:g}") is None
+                          else s["migration_length_se_um"][f"{f:g}"] for f in fields])
+    figures.save(figures.migration_vs_field(by_mode, slope, cfg.calibration_field_V_per_um),
+                 out / "fig1e_migration_vs_field.png")
+    figures.save(figures.composition_profiles({m: (pm["runs"][f_fwd], pm["runs"][f_rev])
+                                               for m, pm in per_mode.items()}, gap_edges),
+                 out / "fig2_composition_profiles.png")
+    for mode, pm in per_mode.items():
+        name = "fig3_vacancy_profiles.png" if mode == cfg.electrode else f"fig3_vacancy_profiles_{mode.replace('-', '_')}.png"
+        figures.save(figures.vacancy_profiles({(f_fwd, True): pm["runs"][f_fwd], (f_fwd, False): pm["nosrc"][f_fwd],
+                                               (f_rev, True): pm["runs"][f_rev], (f_rev, False): pm["nosrc"][f_rev]},
+                                              gap_edges, title=f"{mode}: "), out / name)
+    d = per_mode[cfg.electrode]
+    figures.save(figures.no_source_control(d["runs"][f_fwd], d["nosrc"][f_fwd]), out / "figS10_no_sources.png")
+    if all(pm["summary"]["sensitivity"] for pm in per_mode.values()):
+        figures.save(figures.tornado({m: pm["summary"]["sensitivity"] for m, pm in per_mode.items()}),
+                     out / "sensitivity_tornado.png")
+    cg = np.linspace(0, 1, 101)
+    laws = {}
+    for mode, pm in per_mode.items():
+        inp = pm["prep"].inputs
+        laws[f"{mode} creation"] = (cg, np.interp(cg, inp.c, inp.k_create0_per_s))
+    figures.save(figures.coefficient_tables(table, fits, material, laws), out / "coefficients.png")
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(out / "report.md", render_report(summary))

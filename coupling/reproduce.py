@@ -18,11 +18,11 @@ top-level keys.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .bridge import creation_law, fit_table  # noqa: F401  (fit_table: re-exported for callers)
+from .bridge import fit_table  # noqa: F401  (re-exported for callers)
 from .device_runs import run_many, run_ok
 from .electrode import DEFAULT_ELECTRODE_MODE, ELECTRODE_MODES, check_mode
 from .materials import Material
@@ -99,7 +99,7 @@ def _control_fields(fields):
 
 
 def run_mode(mode: str, fits, material: Material, cfg: ReproduceConfig, devdir, executor=None, workers=1,
-             progress=False) -> dict:
+             progress=False, table_ref: dict | None = None) -> dict:
     """Every device run, SE and target of one electrode mode (plain data for the summary)."""
     import time
 
@@ -108,7 +108,10 @@ def run_mode(mode: str, fits, material: Material, cfg: ReproduceConfig, devdir, 
     from .uncertainty import propagate, sensitivity
 
     t0 = time.perf_counter()
-    prep = calibrate(mode, fits, material, cfg, devdir, executor=executor, workers=workers)
+    from dataclasses import replace
+
+    prep = replace(calibrate(mode, fits, material, cfg, devdir, executor=executor, workers=workers),
+                   table_ref=table_ref)
     t_cal = time.perf_counter() - t0
     fields = [float(f) for f in cfg.fields_V_per_um]
     ctrl = _control_fields(fields)
@@ -149,97 +152,6 @@ def run_mode(mode: str, fits, material: Material, cfg: ReproduceConfig, devdir, 
 
 
 # ------------------------------------------------------------------------------ the main job
-def _gap_edges():
-    from halide_ionics.continuum import Geometry
-
-    g = Geometry()
-    a = 0.5 * (g.wire_length_um - g.gap_um)
-    b = 0.5 * (g.wire_length_um + g.gap_um)
-    return [(a - g.electrode_width_um, a), (b, b + g.electrode_width_um)]
-
-
-def _padded(rows, n):
-    """Stack time series, NaN-padding a run that ended early (its status says why)."""
-    out = np.full((len(rows), n), np.nan)
-    for i, r in enumerate(rows):
-        r = np.asarray(r, float)[:n]
-        out[i, : r.size] = r
-    return out
-
-
-def _write_outputs(out, table, fits, material, cfg, per_mode, summary):
-    """NetCDF tables, figures, summary.json and report.md (each written atomically)."""
-    import xarray as xr
-
-    from halide_ionics.io import atomic_path, provenance_attrs, write_json_atomic, write_text_atomic
-    from halide_ionics.structures import build_junction
-    from halide_ionics.structures.snapshots import write_junction_png
-
-    from . import figures
-    from .coefficients import write_table
-    from .report import render_report
-    from .targets import paper_slope_um_per_V_per_um
-
-    fields = [float(f) for f in cfg.fields_V_per_um]
-    write_table(table, out / "coefficients.nc")
-    data = {}
-    for mode, pm in per_mode.items():
-        k = summary_key(mode)
-        runs = pm["runs"]
-        times = max((runs[f]["times_s"] for f in fields), key=len)
-        se = pm["summary"]["migration_length_se_um"]
-        data[f"migration_length_{k}"] = (("field", "time"), _padded([runs[f]["migration_length_um"] for f in fields],
-                                                                      len(times)),
-                                         {"units": "um", "electrode_mode": mode,
-                                          "long_name": "composition-front migration toward the Br end"})
-        data[f"migration_length_se_{k}"] = ("field", [np.nan if se.get(f"{f:g}") is None else se[f"{f:g}"]
-                                                       for f in fields],
-                                            {"units": "um", "long_name": "KMC errors propagated"})
-        data[f"max_x_v_{k}"] = ("field", [runs[f]["max_x_v"] for f in fields], {"units": "1"})
-        data[f"status_ok_{k}"] = ("field", [int(run_ok(runs[f], cfg.hours)) for f in fields], {"units": "1"})
-    dsm = xr.Dataset(data, coords={"field": ("field", fields, {"units": "V/um"}),
-                                   "time": ("time", times, {"units": "s"})})
-    dsm.attrs.update(provenance_attrs(config=cfg.to_dict(), seed=cfg.seed))
-    with atomic_path(out / "migration.nc") as tmp:
-        dsm.to_netcdf(tmp, engine="h5netcdf")
-
-    gap_edges = _gap_edges()
-    f_fwd, f_rev = max(fields), min(fields)
-    slope = paper_slope_um_per_V_per_um(cfg.hours * 3600.0)
-    atoms = build_junction(cells=(6, 6, 40), interface_z_fraction=0.5, x_br_ends=(1.0, 0.1),
-                           vacancy_fraction=0.01, seed=cfg.seed)
-    write_junction_png(atoms, out / "fig1c_junction.png")
-    by_mode = {}
-    for mode, pm in per_mode.items():
-        s = pm["summary"]
-        by_mode[mode] = (fields, [s["migration_length_um"][f"{f:g}"] for f in fields],
-                         [np.nan if s["migration_length_se_um"].get(f"{f:g}") is None
-                          else s["migration_length_se_um"][f"{f:g}"] for f in fields])
-    figures.save(figures.migration_vs_field(by_mode, slope, cfg.calibration_field_V_per_um),
-                 out / "fig1e_migration_vs_field.png")
-    figures.save(figures.composition_profiles({m: (pm["runs"][f_fwd], pm["runs"][f_rev])
-                                               for m, pm in per_mode.items()}, gap_edges),
-                 out / "fig2_composition_profiles.png")
-    for mode, pm in per_mode.items():
-        name = "fig3_vacancy_profiles.png" if mode == cfg.electrode else f"fig3_vacancy_profiles_{summary_key(mode)}.png"
-        figures.save(figures.vacancy_profiles({(f_fwd, True): pm["runs"][f_fwd], (f_fwd, False): pm["nosrc"][f_fwd],
-                                               (f_rev, True): pm["runs"][f_rev], (f_rev, False): pm["nosrc"][f_rev]},
-                                              gap_edges, title=f"{mode}: "), out / name)
-    d = per_mode[cfg.electrode]
-    figures.save(figures.no_source_control(d["runs"][f_fwd], d["nosrc"][f_fwd]), out / "figS10_no_sources.png")
-    if all(pm["summary"]["sensitivity"] for pm in per_mode.values()):
-        figures.save(figures.tornado({m: pm["summary"]["sensitivity"] for m, pm in per_mode.items()}),
-                     out / "sensitivity_tornado.png")
-    cg = np.linspace(0, 1, 101)
-    laws = {}
-    for mode, pm in per_mode.items():
-        inp = pm["prep"].inputs
-        laws[f"{mode} creation"] = (cg, np.interp(cg, inp.c, inp.k_create0_per_s))
-    figures.save(figures.coefficient_tables(table, fits, material, laws), out / "coefficients.png")
-    write_json_atomic(out / "summary.json", summary)
-    write_text_atomic(out / "report.md", render_report(summary))
-
-
 def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cache_dir=None, progress: bool = False,
               material: Material | None = None, config: ReproduceConfig | None = None,
               coefficient_config=None) -> dict:
@@ -252,6 +164,7 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
 
     from .coefficients import CoefficientConfig, compute_table
     from .materials import CSPB_BR_CL_298K
+    from .report import write_outputs
     from .sweep import default_cache_dir
 
     t_start = time.perf_counter()
@@ -262,18 +175,30 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     timings = {}
 
-    t = time.perf_counter()
-    table = compute_table(material, ccfg, seed=cfg.seed, workers=workers, executor=executor, cache_dir=cache,
-                          progress=progress)
-    timings["coefficients_s"] = time.perf_counter() - t
-    fits = fit_table(table, material)
-    devdir = cache / "devices"
-    per_mode = {}
-    for mode in cfg.modes:
+    from .calibration import table_reference
+
+    own_pool = executor is None and workers > 1
+    if own_pool:  # one pool for the whole job (a pool per sweep costs a fork and imports each time)
+        import concurrent.futures as cf
+
+        executor = cf.ProcessPoolExecutor(max_workers=workers)
+    try:
         t = time.perf_counter()
-        per_mode[mode] = run_mode(mode, fits, material, cfg, devdir, executor=executor, workers=workers,
-                                  progress=progress)
-        timings[f"{summary_key(mode)}_s"] = time.perf_counter() - t
+        table = compute_table(material, ccfg, seed=cfg.seed, workers=workers, executor=executor, cache_dir=cache,
+                              progress=progress)
+        timings["coefficients_s"] = time.perf_counter() - t
+        fits = fit_table(table, material)
+        devdir = cache / "devices"
+        ref = table_reference(material, ccfg, cfg.seed, cache)
+        per_mode = {}
+        for mode in cfg.modes:
+            t = time.perf_counter()
+            per_mode[mode] = run_mode(mode, fits, material, cfg, devdir, executor=executor, workers=workers,
+                                      progress=progress, table_ref=ref)
+            timings[f"{summary_key(mode)}_s"] = time.perf_counter() - t
+    finally:
+        if own_pool:
+            executor.shutdown(cancel_futures=True)
     d = per_mode[cfg.electrode]["summary"]
     t = time.perf_counter()
     summary = {
@@ -308,7 +233,7 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
     }
     summary = json_safe(summary)
     out.mkdir(parents=True, exist_ok=True)
-    _write_outputs(out, table, fits, material, cfg, per_mode, summary)
+    write_outputs(out, table, fits, material, cfg, per_mode, summary, cache_dir=cache)
     timings["outputs_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t_start
     summary["timings_s"] = json_safe(timings)

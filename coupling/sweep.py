@@ -142,7 +142,7 @@ def run_sweep(
 
         bar = tqdm(total=len(todo), desc=description, disable=not progress, leave=False)
         try:
-            if executor is None and workers <= 1:
+            if executor is None and (workers <= 1 or len(todo) == 1):  # no pool for a single task
                 for t in todo:
                     run_task(t, root_seed, str(paths[t.key]))
                     bar.update()

@@ -34,6 +34,8 @@ SENSITIVITY_INPUTS = (
     ("vacancy_level", "vacancy level (w_Br recalibrated on the mobility)"),
 )
 SCALES = (0.5, 2.0)
+#: KMC outputs the paper-linear pump does not use (its source has no split table and no overpotential)
+NOT_IN_PAPER_LINEAR = ("split", "beta")
 
 
 def _ratio(fwd, rev):
@@ -44,6 +46,8 @@ def sensitivity(prep: Prepared, material, cfg, workdir, executor=None, workers=1
     """Rows {input, label, scale, forward_um, reverse_um, ratio, max_x_v, ok} (first row: as derived)."""
     variants = [("baseline", "as derived / calibrated", 1.0, prep.inputs)]
     for name, label in SENSITIVITY_INPUTS:
+        if prep.mode == "paper-linear" and name in NOT_IN_PAPER_LINEAR:
+            continue
         lab = label if not (name == "exchange" and prep.mode == "paper-linear") else "pump strength lambda (calibrated)"
         for s in SCALES:
             inp = continuum_inputs(prep.fits, material, prep.mode, prep.constants, scales=InputScales(**{name: s}))
@@ -77,28 +81,50 @@ def propagate(prep: Prepared, material, cfg, workdir, n_draws: int, fields, exec
     fields = [float(f) for f in fields]
     fwd = [f for f in fields if 1.5 - 1e-9 <= f <= 4 + 1e-9]
     need = sorted(set(fwd) | ({-4.0} if -4.0 in fields else set()))
-    draws = []
-    jobs = []
-    for k in range(n_draws):
-        rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(7, k)))
-        fk = sample_fits(prep.fits, material, rng)
-        try:
-            pk = calibrate(prep.mode, fk, material, cfg, workdir, executor=executor, workers=workers,
-                           tag=f"draw-cal-{k}", start=prep.constants or None)
-        except RuntimeError as e:  # a draw whose calibration cannot be done carries no value
-            log.warning("uncertainty draw %d: calibration failed (%s); left out", k, e)
-            continue
-        draws.append(k)
-        jobs += [(pk.inputs, f, True, f"draw-{prep.mode}-{k}") for f in need]
-    res = run_many(jobs, cfg, workdir, executor=executor, workers=workers,
-                   description=f"uncertainty draws ({prep.mode})")
-    max_xv = max([float(r["max_x_v"]) for r in res] + [0.0])
-    M = np.full((len(draws), len(need)), np.nan)
-    for i in range(len(draws)):
-        for j in range(len(need)):
-            r = res[i * len(need) + j]
-            if run_ok(r, cfg.hours):
-                M[i, j] = r["final_migration_length_um"]
+    draws, jobs = [], []
+    M = np.full((0, len(need)), np.nan)
+    max_xv = 0.0
+    if prep.calibrated and prep.table_ref is not None:
+        # recalibration per draw: each draw whole in one worker (the calibration is sequential)
+        from .sweep import Task, run_sweep
+
+        tasks = [Task(key=f"draw-{prep.mode}-{k}", func="halide_ionics.coupling.calibration:calibrated_draw_task",
+                      kwargs=dict(k=k, mode=prep.mode, table_ref=prep.table_ref, config=cfg.to_dict(),
+                                  start=dict(prep.constants), fields=list(need)), spawn_key=())
+                 for k in range(n_draws)]
+        out = run_sweep(tasks, workdir, root_seed=cfg.seed, executor=executor, workers=workers,
+                        description=f"uncertainty draws ({prep.mode})")
+        rows = []
+        for k, t in enumerate(tasks):
+            r = out[t.key]
+            if not r["ok"]:
+                log.warning("uncertainty draw %d: calibration failed (%s); left out", k, r["message"])
+                continue
+            draws.append(k)
+            rows.append([x["final_migration_length_um"] if run_ok(x, cfg.hours) else np.nan for x in r["runs"]])
+            max_xv = max([max_xv] + [float(x["max_x_v"]) for x in r["runs"]])
+        M = np.asarray(rows, float).reshape(len(draws), len(need))
+    else:
+        for k in range(n_draws):
+            rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(7, k)))
+            fk = sample_fits(prep.fits, material, rng)
+            try:
+                pk = calibrate(prep.mode, fk, material, cfg, workdir, executor=executor, workers=workers,
+                               tag=f"draw-cal-{k}", start=prep.constants or None)
+            except RuntimeError as e:  # a draw whose calibration cannot be done carries no value
+                log.warning("uncertainty draw %d: calibration failed (%s); left out", k, e)
+                continue
+            draws.append(k)
+            jobs += [(pk.inputs, f, True, f"draw-{prep.mode}-{k}") for f in need]
+        res = run_many(jobs, cfg, workdir, executor=executor, workers=workers,
+                       description=f"uncertainty draws ({prep.mode})")
+        max_xv = max([float(r["max_x_v"]) for r in res] + [0.0])
+        M = np.full((len(draws), len(need)), np.nan)
+        for i in range(len(draws)):
+            for j in range(len(need)):
+                r = res[i * len(need) + j]
+                if run_ok(r, cfg.hours):
+                    M[i, j] = r["final_migration_length_um"]
     col = {f: j for j, f in enumerate(need)}
     slopes, ratios = [], []
     for i in range(len(draws)):
