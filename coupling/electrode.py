@@ -39,7 +39,14 @@ given η reproduces the KMC's creation law e^{βeη/kT} and the ratio of the two
 fixed point is e^{eη/kT}, the Nernst factor (tested). Both directions exchange ions with the same
 split φ_Br(c), the condition for each species to be in detailed balance on its own, so the
 contact's composition has a true equilibrium too (a refill by the local composition with a
-removal split φ_Br ≠ 1 − c would pump the contact's composition at zero net vacancy flux).
+removal split φ_Br ≠ 1 − c would pump the contact's composition at zero net vacancy flux, at the
+gross exchange rate ~1e4 s⁻¹ per site). Microscopic reversibility says the same: filling a
+vacancy with species s is the reverse of creating it by removing s, in the same environment.
+The KMC's grand-canonical box refills from a reservoir of fixed composition c instead, so its
+measured φ_Br is a creation split; carried to the continuum it makes a contact that injects ions
+(the negative one) inject them Br-rich (φ_Br(0.9) ≈ 0.4 against 1 − c = 0.1), which enriches the
+Cl segment in Br near the negative contact under forward bias. The sensitivity table shows the
+alternative reading (both directions by the local composition, the paper's rule).
 
 *Which potential drop.* η is the potential of the electrode over that of the lattice where the
 exchange happens. The default contact model (``contact_mode="region"``) pins the lattice to the

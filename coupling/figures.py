@@ -145,6 +145,8 @@ def tornado(rows_by_mode: dict):
                     if not np.isfinite(v):
                         ax.plot([b], [y], "x", color="r")
                         continue
+                    if not np.isfinite(sc):  # a single alternative (not a scaling): mark its value
+                        ax.plot([v], [y], "o", color=col, ms=5)
                     ax.barh(y, v - b, left=b, color=col, alpha=0.8, height=0.6,
                             hatch=None if (r["max_x_v"] or 0.0) <= 1e-2 else "//")
             ax.axvline(b, color="k", lw=1)
@@ -153,7 +155,8 @@ def tornado(rows_by_mode: dict):
             ax.set_yticks(range(len(names)))
             ax.set_yticklabels([next(r["label"] for r in rows if r["input"] == nm) for nm in names], fontsize=7)
             ax.set_xlabel(lab)
-            ax.set_title(f"{mode}: blue ×½, orange ×2 (hatched: left the dilute regime)", fontsize=8)
+            ax.set_title(f"{mode}: blue ×½, orange ×2, green: alternative\n(hatched: left the dilute regime; ×: run failed)",
+                         fontsize=8)
     return fig
 
 

@@ -60,6 +60,8 @@ def sensitivity(prep: Prepared, material, cfg, workdir, executor=None, workers=1
     else:
         variants.append(("contact_mode", "contact model: line (paper) instead of region", float("nan"),
                          replace(prep.inputs, contact_mode="line")))
+        variants.append(("split_rule", "species split: local composition (paper's rule) instead of the KMC's",
+                         float("nan"), replace(prep.inputs, br_fraction=None)))
     jobs = []
     for i, (_, _, _, inp) in enumerate(variants):
         jobs += [(inp, field, True, f"sens-{prep.mode}-{i}"), (inp, -field, True, f"sens-{prep.mode}-{i}")]

@@ -97,7 +97,7 @@ def test_propagated_errors_and_sensitivity(run):
         assert rows[0]["input"] == "baseline" and rows[0]["scale"] == 1.0
         names = {r["input"] for r in rows}
         used = {"onsager", "x_v_eq", "exchange", "rate_ratio", "vacancy_level"}
-        assert used | ({"split", "beta", "contact_mode"} if key == "kmc" else {"delta_el"}) == names - {"baseline"}
+        assert used | ({"split", "beta", "contact_mode", "split_rule"} if key == "kmc" else {"delta_el"}) == names - {"baseline"}
     # the ℓ_ij scaling matters in the kmc mode (the multiscale chain carries the result)
     rows = s["modes"]["kmc"]["sensitivity"]
     base = rows[0]["forward_um"]
