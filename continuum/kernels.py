@@ -41,38 +41,6 @@ LDAB = 2 * KL + KU + 1
 
 
 @njit(cache=True)
-def bernoulli(x):
-    """B(x) = x / (exp(x) - 1) and B'(x)."""
-    ax = abs(x)
-    if ax < 1e-3:
-        x2 = x * x
-        return 1.0 - 0.5 * x + x2 / 12.0 - x2 * x2 / 720.0, -0.5 + x / 6.0 - x * x2 / 180.0
-    if x > 700.0:
-        e = math.exp(-x)
-        return x * e, (1.0 - x) * e
-    em1 = math.expm1(x)
-    b = x / em1
-    return b, (1.0 - b) / em1 - b
-
-
-@njit(cache=True)
-def logmean(a, b, la, lb):
-    """Logarithmic mean (b - a)/(ln b - ln a) of positive a, b (logs given) and its partials."""
-    s = a + b
-    t = (b - a) / s
-    if abs(t) < 1e-3:
-        m = 0.5 * s
-        t2 = t * t
-        phi = 1.0 - t2 / 3.0 - 4.0 * t2 * t2 / 45.0
-        dphi = -2.0 * t / 3.0 - 16.0 * t * t2 / 45.0
-        s2 = s * s
-        return m * phi, 0.5 * phi - m * dphi * 2.0 * b / s2, 0.5 * phi + m * dphi * 2.0 * a / s2
-    L = lb - la
-    lam = (b - a) / L
-    return lam, (lam / a - 1.0) / L, (1.0 - lam / b) / L
-
-
-@njit(cache=True)
 def interp(tab, dc, c):
     """Piecewise-linear value and slope of a table on the uniform grid [0, 1] (linear extrapolation)."""
     n = tab.shape[0]
@@ -85,19 +53,6 @@ def interp(tab, dc, c):
     f = u - i
     slope = (tab[i + 1] - tab[i]) / dc
     return tab[i] + f * (tab[i + 1] - tab[i]), slope
-
-
-@njit(cache=True)
-def _add(abT, i, j, v):
-    abT[j, KV + i - j] += v
-
-
-@njit(cache=True)
-def _bern_pair(du):
-    """B(-du), B(du) and their derivatives with respect to du (one expm1)."""
-    B2, dB2 = bernoulli(du)
-    # B(-x) = B(x) + x  ->  B'(-x) = -1 - B'(x)
-    return B2 + du, -1.0 - dB2, B2, dB2
 
 
 @njit(cache=True, inline="always")
@@ -138,181 +93,28 @@ def _source(y, k, xb, xv, c, rs, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     return SV, dSB, dSV, dSP, fr, dfB, dfV
 
 
-NW = 20  # workspace columns per node
+def block_workspace(n: int) -> np.ndarray:
+    """Workspace of :func:`assemble`: the three (n, 3, 3) block diagonals."""
+    return np.zeros((3, n, 3, 3))
 
 
 @njit(cache=True)
 def assemble(y, massc, hist, want_jac, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh,
              dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
-    """Residual R(y) (and banded Jacobian into abT if want_jac) of one implicit stage.
+    """Residual R(y) and, if ``want_jac``, the banded Jacobian (into ``abT``) of one implicit stage.
 
-    Species rows: ``vol*(massc*x - hist) + (F_out - F_in) - srclen*S``; with massc = 0 and
-    hist = 0 this is minus the semi-discrete right-hand side.  Poisson rows: the finite-volume
-    ``d2 psi~/dz2 + (x_V - x_bg)/lambda^2`` (dimensionless), or ``psi~ - psiD`` on contact nodes.
-    ``wk`` is an (N, NW) workspace.  Returns 0 on success, 1 if a halide fraction is not positive.
+    The banded form of :func:`assemble_blocks` (one discretisation, one code path): the blocks are
+    assembled into the workspace ``wk`` (:func:`block_workspace`) and copied into the transposed
+    LAPACK band layout.  Species rows: ``vol*(massc*x - hist) + (F_out - F_in) - srclen*S``; with
+    massc = 0 and hist = 0 this is minus the semi-discrete right-hand side.  Poisson rows: the
+    finite-volume ``d2 psi~/dz2 + (x_V - x_bg)/lambda^2`` (dimensionless), or ``psi~ - psiD`` on
+    contact nodes.  Returns 0 on success, 1 if a halide fraction is not positive.
     """
-    N = vol.shape[0]
-    for i in range(3 * N):
-        R[i] = 0.0
-    if want_jac:
-        abT[:, :] = 0.0
-    for k in range(N):
-        xb = y[3 * k]
-        xv = y[3 * k + 1]
-        xc = 1.0 - xb - xv
-        if not (xb > 0.0) or not (xc > 0.0):
-            return 1
-        s = 1.0 - xv
-        c = xc / s
-        dcB = -1.0 / s
-        dcV = -xb / (s * s)
-        g, gp = interp(t_g, dc, c)
-        psi = y[3 * k + 2]
-        lxb = math.log(xb)
-        lxc = math.log(xc)
-        wk[k, 0] = xc
-        wk[k, 1] = lxb
-        wk[k, 2] = lxc
-        wk[k, 3] = lxb - psi + g
-        wk[k, 4] = lxc - psi + g
-        wk[k, 5] = 1.0 / xb + gp * dcB
-        wk[k, 6] = gp * dcV
-        wk[k, 7] = -1.0 / xc + gp * dcB
-        wk[k, 8] = -1.0 / xc + gp * dcV
-        p, pp = interp(t_pbr, dc, c)
-        wk[k, 9] = p / s
-        wk[k, 10] = pp * dcB / s
-        wk[k, 11] = pp * dcV / s + p / (s * s)
-        p, pp = interp(t_pcl, dc, c)
-        wk[k, 12] = p / s
-        wk[k, 13] = pp * dcB / s
-        wk[k, 14] = pp * dcV / s + p / (s * s)
-        p, pp = interp(t_q, dc, c)
-        s2 = s * s
-        wk[k, 15] = p / s2
-        wk[k, 16] = pp * dcB / s2
-        wk[k, 17] = pp * dcV / s2 + 2.0 * p / (s2 * s)
-        R[3 * k] += vol[k] * (massc * xb - hist[3 * k])
-        R[3 * k + 1] += vol[k] * (massc * xv - hist[3 * k + 1])
-        if want_jac:
-            _add(abT, 3 * k, 3 * k, vol[k] * massc)
-            _add(abT, 3 * k + 1, 3 * k + 1, vol[k] * massc)
-        if srclen[k] > 0.0 and vfac > 0.0:
-            SV, dSV_B, dSV_V, dSV_P, fr, dfB, dfV = _source(y, k, xb, xv, c, 1.0 / s, dc, t_lkc, t_lka, t_phi,
-                                                            psiE, beta, vfac)
-            SB = -SV * fr
-            L = srclen[k]
-            R[3 * k] -= L * SB
-            R[3 * k + 1] -= L * SV
-            if want_jac:
-                dSB_B = -dSV_B * fr - SV * dfB
-                dSB_V = -dSV_V * fr - SV * dfV
-                _add(abT, 3 * k, 3 * k, -L * dSB_B)
-                _add(abT, 3 * k, 3 * k + 1, -L * dSB_V)
-                _add(abT, 3 * k + 1, 3 * k, -L * dSV_B)
-                _add(abT, 3 * k + 1, 3 * k + 1, -L * dSV_V)
-                if dSV_P != 0.0:
-                    _add(abT, 3 * k, 3 * k + 2, L * dSV_P * fr)
-                    _add(abT, 3 * k + 1, 3 * k + 2, -L * dSV_P)
-    dLBr = np.zeros(6)
-    dLCl = np.zeros(6)
-    dlVBr = np.zeros(6)
-    dlVCl = np.zeros(6)
-    dlx = np.zeros(6)
-    dGBr = np.zeros(6)
-    dGCl = np.zeros(6)
-    for a in range(N - 1):
-        b = a + 1
-        h = hface[a]
-        xva = y[3 * a + 1]
-        xvb = y[3 * b + 1]
-        LBr, la, lb = logmean(y[3 * a], y[3 * b], wk[a, 1], wk[b, 1])
-        LCl, lca, lcb = logmean(wk[a, 0], wk[b, 0], wk[a, 2], wk[b, 2])
-        Pm = 0.5 * (wk[a, 9] + wk[b, 9])
-        Pm2 = 0.5 * (wk[a, 12] + wk[b, 12])
-        Qm = 0.5 * (wk[a, 15] + wk[b, 15])
-        lVBr = LBr * Pm
-        lVCl = LCl * Pm2
-        lx = LBr * LCl * Qm
-        du = wk[b, 3] - wk[a, 3]
-        B1, dB1, B2, dB2 = _bern_pair(du)
-        GBr = (B1 * xva - B2 * xvb) / h
-        dGdu_Br = (-dB1 * xva - dB2 * xvb) / h
-        du = wk[b, 4] - wk[a, 4]
-        C1, dC1, C2, dC2 = _bern_pair(du)
-        GCl = (C1 * xva - C2 * xvb) / h
-        dGdu_Cl = (-dC1 * xva - dC2 * xvb) / h
-        FB = -Kh * (lVBr * GBr + lx * (GCl - GBr))
-        FV = Kh * (lVBr * GBr + lVCl * GCl)
-        R[3 * a] += FB
-        R[3 * b] -= FB
-        R[3 * a + 1] += FV
-        R[3 * b + 1] -= FV
-        if want_jac:
-            dLBr[0] = la
-            dLBr[3] = lb
-            dLCl[0] = -lca
-            dLCl[1] = -lca
-            dLCl[3] = -lcb
-            dLCl[4] = -lcb
-            dGBr[0] = -dGdu_Br * wk[a, 5]
-            dGBr[1] = -dGdu_Br * wk[a, 6] + B1 / h
-            dGBr[2] = dGdu_Br
-            dGBr[3] = dGdu_Br * wk[b, 5]
-            dGBr[4] = dGdu_Br * wk[b, 6] - B2 / h
-            dGBr[5] = -dGdu_Br
-            dGCl[0] = -dGdu_Cl * wk[a, 7]
-            dGCl[1] = -dGdu_Cl * wk[a, 8] + C1 / h
-            dGCl[2] = dGdu_Cl
-            dGCl[3] = dGdu_Cl * wk[b, 7]
-            dGCl[4] = dGdu_Cl * wk[b, 8] - C2 / h
-            dGCl[5] = -dGdu_Cl
-            for m in range(6):
-                dlVBr[m] = dLBr[m] * Pm
-                dlVCl[m] = dLCl[m] * Pm2
-                dlx[m] = (dLBr[m] * LCl + LBr * dLCl[m]) * Qm
-            for m in range(2):
-                dlVBr[m] += LBr * 0.5 * wk[a, 10 + m]
-                dlVBr[3 + m] += LBr * 0.5 * wk[b, 10 + m]
-                dlVCl[m] += LCl * 0.5 * wk[a, 13 + m]
-                dlVCl[3 + m] += LCl * 0.5 * wk[b, 13 + m]
-                dlx[m] += LBr * LCl * 0.5 * wk[a, 16 + m]
-                dlx[3 + m] += LBr * LCl * 0.5 * wk[b, 16 + m]
-            dG = GCl - GBr
-            for m in range(6):
-                dFB = -Kh * (dlVBr[m] * GBr + lVBr * dGBr[m] + dlx[m] * dG + lx * (dGCl[m] - dGBr[m]))
-                dFV = Kh * (dlVBr[m] * GBr + lVBr * dGBr[m] + dlVCl[m] * GCl + lVCl * dGCl[m])
-                col = 3 * a + m
-                _add(abT, 3 * a, col, dFB)
-                _add(abT, 3 * b, col, -dFB)
-                _add(abT, 3 * a + 1, col, dFV)
-                _add(abT, 3 * b + 1, col, -dFV)
-    for k in range(N):
-        r = 3 * k + 2
-        if dirich[k]:
-            R[r] = y[r] - psiD[k]
-            if want_jac:
-                _add(abT, r, r, 1.0)
-            continue
-        acc = vol[k] * (y[3 * k + 1] - xbg[k]) * inv_lam2
-        diag = 0.0
-        if k > 0:
-            w = 1.0 / hface[k - 1]
-            acc += w * (y[r - 3] - y[r])
-            diag -= w
-            if want_jac:
-                _add(abT, r, r - 3, w)
-        if k < N - 1:
-            w = 1.0 / hface[k]
-            acc += w * (y[r + 3] - y[r])
-            diag -= w
-            if want_jac:
-                _add(abT, r, r + 3, w)
-        R[r] = acc
-        if want_jac:
-            _add(abT, r, r, diag)
-            _add(abT, r, r - 1, vol[k] * inv_lam2)
-    return 0
+    st = assemble_blocks(y, massc, hist, want_jac, R, wk[0], wk[1], wk[2], hface, vol, srclen, dirich, psiD, xbg,
+                         inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
+    if st == 0 and want_jac:
+        blocks_to_band(wk[0], wk[1], wk[2], abT)
+    return st
 
 
 @njit(cache=True, inline="always")  # numba-level inlining: LLVM would call it and pass the tuple in memory

@@ -150,7 +150,7 @@ class DeviceModel:
         R = np.empty_like(y)
         abT = np.zeros((y.size, K.LDAB))
         hist = np.zeros_like(y) if hist is None else np.ascontiguousarray(hist, dtype=float)
-        wk = np.empty((self.n, K.NW))
+        wk = K.block_workspace(self.n)
         st = K.assemble(y, float(massc), hist, bool(jacobian), R, abT, wk, *self._args(voltage_V))
         if st != 0:
             raise ValueError("state has a non-positive halide site fraction")
@@ -466,7 +466,7 @@ class _BDF2Reference:
         R = np.empty(n3)
         abT = np.empty((n3, K.LDAB))
         ipiv = np.empty(n3, dtype=np.int64)
-        wk = np.empty((m.n, K.NW))
+        wk = K.block_workspace(m.n)
         W = np.empty(n3)
         histv = np.empty(n3)
         ynew = np.empty(n3)

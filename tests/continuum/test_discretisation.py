@@ -40,17 +40,24 @@ def _random_state(m, rng):
 
 
 def test_bernoulli_and_logmean_branches():
+    """The flux kernels' Bernoulli pair and logarithmic mean, every branch, against closed forms."""
     for x in (-800.0, -30.0, -1e-2, -5e-4, 0.0, 3e-4, 2e-3, 1.0, 40.0, 750.0):
-        b, db = K.bernoulli(x)
+        bm, dbm, b, db = K._bern2(x, True)
         ref = 1.0 if x == 0 else x / np.expm1(x) if x < 700 else x * np.exp(-x)
         assert b == pytest.approx(ref, rel=1e-12, abs=1e-300)
+        assert bm == pytest.approx(b + x, rel=1e-12, abs=1e-300)  # B(-x) = B(x) + x
         e = 1e-6 * max(1.0, abs(x))
-        fd = (K.bernoulli(x + e)[0] - K.bernoulli(x - e)[0]) / (2 * e)
+        fd = (K._bern2(x + e, False)[2] - K._bern2(x - e, False)[2]) / (2 * e)
         assert db == pytest.approx(fd, rel=1e-6, abs=1e-9)
+        assert dbm == pytest.approx(-1.0 - db, rel=1e-12, abs=1e-12)
     for a, b in ((0.3, 0.3 * (1 + 1e-5)), (0.3, 0.31), (1e-6, 0.9)):
-        lam, da, dbb = K.logmean(a, b, np.log(a), np.log(b))
+        lam, da, dbb = K._logmean_r(a, b, np.log(a), np.log(b), 1 / a, 1 / b, True)
         assert lam == pytest.approx((b - a) / np.log(b / a) if b != a else a, rel=1e-10)
         assert lam * np.log(b / a) == pytest.approx(b - a, rel=1e-10)
+        e = 1e-7 * a
+        fd = (K._logmean_r(a + e, b, np.log(a + e), np.log(b), 1 / (a + e), 1 / b, False)[0]
+              - K._logmean_r(a - e, b, np.log(a - e), np.log(b), 1 / (a - e), 1 / b, False)[0]) / (2 * e)
+        assert da == pytest.approx(fd, rel=1e-5)
 
 
 def test_analytic_jacobian_matches_finite_differences(small_model, rng):
@@ -79,7 +86,7 @@ def test_band_lu_solves_the_jacobian(small_model, rng):
     y = _random_state(m, rng)
     R = np.empty(y.size)
     abT = np.zeros((y.size, K.LDAB))
-    wk = np.empty((m.n, K.NW))
+    wk = K.block_workspace(m.n)
     K.assemble(y, 5.0, np.zeros(y.size), True, R, abT, wk, *m._args(16.0))
     _, J = m.residual(y, 16.0, massc=5.0, jacobian=True)
     b = rng.normal(size=y.size)
@@ -177,7 +184,7 @@ def test_block_jacobian_and_block_lu_match_banded(small_model, rng):
     # ... and converts to the band layout of the partial-pivoting fallback
     abT = np.empty((y.size, K.LDAB))
     abT_ref = np.zeros((y.size, K.LDAB))
-    K.assemble(y, 2.0, hist, True, np.empty(y.size), abT_ref, np.empty((n, K.NW)), *m._args(16.0))
+    K.assemble(y, 2.0, hist, True, np.empty(y.size), abT_ref, K.block_workspace(n), *m._args(16.0))
     K.blocks_to_band(Dg, Lo, Up, abT)
     assert np.max(np.abs(abT - abT_ref)) <= 1e-12 * np.abs(abT_ref).max()
     # residual-only calls leave the blocks alone and give the same residual
