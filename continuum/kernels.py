@@ -985,18 +985,275 @@ def start_segment(y0, Q0, t0, tb, h_user, rtol, atol, xref, D, DQ, ist, fst, R, 
 
 
 @njit(cache=True)
+def _predict(D, order, alpha, massc, atol, rtol, xref, psi_atol, ypred, psiv, hist, scale):
+    """NDF predictor ``ypred``, the history term ``hist`` of the stage equation and the inverse
+    Newton weights ``scale``."""
+    n = ypred.shape[0]
+    ra = 1.0 / alpha
+    for i in range(n):
+        ypred[i] = D[0, i]
+        psiv[i] = 0.0
+    for j in range(1, order + 1):
+        gj = GAMMA[j] * ra
+        for i in range(n):
+            v = D[j, i]
+            ypred[i] += v
+            psiv[i] += gj * v
+    for i in range(n):
+        hist[i] = massc * (ypred[i] - psiv[i])
+    for k in range(n // 3):
+        scale[3 * k] = 1.0 / (atol + rtol * abs(ypred[3 * k]))
+        scale[3 * k + 1] = 1.0 / (atol * xref + rtol * abs(ypred[3 * k + 1]))
+        scale[3 * k + 2] = 1.0 / (psi_atol + rtol * abs(ypred[3 * k + 2]))
+
+
+@njit(cache=True)
+def _newton(massc, newton_tol, maxit, ctl, ist, fst, y, d, dy, ypred, hist, scale, R, Dg, Lo, Up, Lm, Dinv, abT,
+            ipiv, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka,
+            t_phi, psiE, beta, vfac):
+    """Simplified Newton for one stage from the predictor: LU factors reused while they are fresh
+    enough, refreshed (and the step retried) when an old Jacobian fails to converge; one
+    correction suffices when the measured quadratic constant guarantees it.  ``y`` ends as the
+    solution and ``d`` as its difference from the predictor.  Returns (converged, domain_fail,
+    iterations)."""
+    n = y.shape[0]
+    converged = False
+    domain_fail = False
+    n_iter = 0
+    jac_fresh = False
+    while True:
+        for i in range(n):
+            y[i] = ypred[i]
+            d[i] = 0.0
+        converged = False
+        domain_fail = False
+        dn_old = -1.0
+        for it in range(maxit):
+            n_iter = it + 1
+            ist[I_NEWTON] += 1
+            ist[I_NFEV] += 1
+            fresh_now = it == 0 and ist[I_LU_OK] == 0
+            st = assemble_blocks(y, massc, hist, fresh_now, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg,
+                                 inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
+            if st != 0:
+                domain_fail = True
+                break
+            if fresh_now:
+                ist[I_NLU] += 1
+                jac_fresh = True
+                ist[I_LU_AGE] = 0
+                fst[F_MASSC_LU] = massc
+                ist[I_LU_MODE] = 0
+                if ctl[C_FORCE_BAND] != 0.0 or block_factor(Dg, Lo, Up, Lm, Dinv) != 0:
+                    # no safe block pivots: banded LU with partial pivoting of the same matrix
+                    blocks_to_band(Dg, Lo, Up, abT)
+                    ist[I_LU_MODE] = 1
+                    ist[I_NBAND] += 1
+                    if band_factor(abT, n, ipiv) != 0:
+                        ist[I_LU_OK] = 0
+                        break
+                ist[I_LU_OK] = 1
+            for i in range(n):
+                dy[i] = -R[i]
+            if ist[I_LU_MODE] == 0:
+                block_solve(Lm, Up, Dinv, dy)
+            else:
+                band_solve(abT, n, ipiv, dy)
+            acc = 0.0
+            for i in range(n):
+                q = dy[i] * scale[i]
+                acc += q * q
+            dn = math.sqrt(acc / n)
+            if not math.isfinite(dn):
+                break
+            rate = -1.0
+            if dn_old > 0.0:
+                rate = dn / dn_old
+                if jac_fresh and it == 1:
+                    # quadratic convergence constant of this Jacobian: e_1 ~ kappa e_0^2
+                    fst[F_KAPPA] = dn / (dn_old * dn_old)
+                    ist[I_KAPPA_AGE] = 0
+                if rate >= 1.0 or rate ** (maxit - it) / (1.0 - rate) * dn > newton_tol:
+                    break
+            for i in range(n):
+                y[i] += dy[i]
+                d[i] += dy[i]
+            if dn == 0.0 or (rate > 0.0 and rate / (1.0 - rate) * dn < newton_tol):
+                converged = True
+                break
+            if (it == 0 and jac_fresh and ist[I_KAPPA_AGE] < ctl[C_KAPPA_MAX_AGE]
+                    and fst[F_KAPPA] * dn * dn < ctl[C_KAPPA_SAFETY] * newton_tol):
+                # one Newton step from the predictor with the Jacobian at the predictor: the
+                # remaining error is ~ kappa dn^2 (kappa measured on a recent step)
+                converged = True
+                break
+            dn_old = dn
+        if converged or domain_fail:
+            break
+        # not converged: with factors from an older Jacobian, refresh and retry the same step
+        if not jac_fresh:
+            ist[I_LU_OK] = 0
+            continue
+        break
+    if converged:
+        for k in range(n // 3):
+            xb = y[3 * k]
+            if not (xb > 0.0) or not (1.0 - xb - y[3 * k + 1] > 0.0):
+                return False, True, n_iter
+    return converged, domain_fail, n_iter
+
+
+@njit(cache=True)
+def _error_norm(D, y, d, order, atol, rtol, xref, scale):
+    """Local error estimate on the species rows (``scale`` becomes the inverse error weights);
+    returns (error norm, min x_V, max x_V) of the new state."""
+    N = y.shape[0] // 3
+    acc = 0.0
+    xvmin = 1.0
+    xvmax = 0.0
+    for k in range(N):
+        i = 3 * k
+        w = 1.0 / (atol + rtol * max(abs(D[0, i]), abs(y[i])))
+        scale[i] = w
+        q = d[i] * w
+        acc += q * q
+        i += 1
+        w = 1.0 / (atol * xref + rtol * max(abs(D[0, i]), abs(y[i])))
+        scale[i] = w
+        q = d[i] * w
+        acc += q * q
+        if y[i] < xvmin:
+            xvmin = y[i]
+        if y[i] > xvmax:
+            xvmax = y[i]
+    ec = ERROR_CONST[order]
+    acc *= ec * ec
+    return math.sqrt(acc / (2 * N)), xvmin, xvmax
+
+
+@njit(cache=True)
+def _accept(D, DQ, d, order, alpha, c, S, vol, inv0, Qpred, psiQ, dQ, inv):
+    """Update the difference arrays of the state (D) and of the inventory ledger (DQ, which
+    integrates the sources S with the same recursion); returns the ledger's relative mismatch."""
+    n = d.shape[0]
+    for m in range(3):
+        s = 0.0
+        p = 0.0
+        for j in range(order + 1):
+            s += DQ[j, m]
+        for j in range(1, order + 1):
+            p += GAMMA[j] * DQ[j, m]
+        Qpred[m] = s
+        psiQ[m] = p / alpha
+        dQ[m] = c * S[m] - psiQ[m]
+    for i in range(n):
+        D[order + 2, i] = d[i] - D[order + 1, i]
+        D[order + 1, i] = d[i]
+    for m in range(3):
+        DQ[order + 2, m] = dQ[m] - DQ[order + 1, m]
+        DQ[order + 1, m] = dQ[m]
+    for j in range(order, -1, -1):
+        for i in range(n):
+            D[j, i] += D[j + 1, i]
+        for m in range(3):
+            DQ[j, m] += DQ[j + 1, m]
+    _inventory_state(D[0], vol, inv)
+    e = 0.0
+    for m in range(3):
+        sc = max(max(abs(DQ[0, m]), abs(inv0[m])), 1e-300)
+        v = abs(inv[m] - DQ[0, m]) / sc
+        if v > e:
+            e = v
+    return e
+
+
+@njit(cache=True)
+def _dense_output(D, order, h, tnew, tslack, t_out, out_y, io):
+    """Write the outputs whose times this step passed (interpolating polynomial of the
+    differences); returns the next output index."""
+    n = D.shape[1]
+    nout = t_out.shape[0]
+    while io < nout and t_out[io] <= tnew + tslack:
+        to = t_out[io]
+        for i in range(n):
+            out_y[io, i] = D[0, i]
+        if to < tnew:
+            # y(t) = D0 + sum_j D[j] prod_{m<j} (t - tnew + m h) / (h (m + 1))
+            pj = 1.0
+            for j in range(1, order + 1):
+                pj *= (to - (tnew - (j - 1) * h)) / (h * j)
+                for i in range(n):
+                    out_y[io, i] += D[j, i] * pj
+        io += 1
+    return io
+
+
+@njit(cache=True)
+def _next_order_and_factor(D, order, err, safety, scale):
+    """Quasi-constant-step order and step-size choice from the error estimates at orders
+    k-1, k, k+1; returns (order change, step factor)."""
+    N = D.shape[1] // 3
+    em = math.inf
+    ep = math.inf
+    if order > 1:
+        acc = 0.0
+        cm = ERROR_CONST[order - 1]
+        for k in range(N):
+            for r in range(2):
+                i = 3 * k + r
+                q = cm * D[order, i] * scale[i]
+                acc += q * q
+        em = math.sqrt(acc / (2 * N))
+    if order < MAX_ORDER:
+        acc = 0.0
+        cp = ERROR_CONST[order + 1]
+        for k in range(N):
+            for r in range(2):
+                i = 3 * k + r
+                q = cp * D[order + 2, i] * scale[i]
+                acc += q * q
+        ep = math.sqrt(acc / (2 * N))
+    fm = em ** (-1.0 / order) if em > 0.0 else math.inf
+    f0 = err ** (-1.0 / (order + 1)) if err > 0.0 else math.inf
+    fp = ep ** (-1.0 / (order + 2)) if ep > 0.0 else math.inf
+    if order == 1:
+        fm = 0.0
+    if order == MAX_ORDER:
+        fp = 0.0
+    dord = 0
+    fbest = f0
+    if fm > fbest:
+        fbest = fm
+        dord = -1
+    if fp > fbest:
+        fbest = fp
+        dord = 1
+    return dord, min(MAX_FACTOR, safety * fbest)
+
+
+@njit(cache=True)
+def _reject(D, DQ, order, h, fac, RU, Dtmp, ist, fst):
+    ist[I_REJ] += 1
+    ist[I_FAILS] += 1
+    _change_D(D, DQ, order, fac, RU, Dtmp)
+    fst[F_H] = h * fac
+    ist[I_NEQ] = 0
+
+
+@njit(cache=True)
 def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, inv0, t_out, out_y, rec_t, rec_err,
             D, DQ, ist, fst, y, d, dy, ypred, hist, psiv, scale, R, Dg, Lo, Up, Lm, Dinv, abT, ipiv, RU, Dtmp,
-            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
+            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE,
+            beta, vfac):
     """Integrate from fst[F_T] to tb (a breakpoint or the end) with the state in D, DQ, ist, fst.
 
     Returns when the segment is done, the step record buffer (rec_t, rec_err) is full, max_steps
     is reached or the step size collapses; ist[I_STATUS] says which.  Outputs at the times t_out
-    (from index ist[I_IOUT]) are written into out_y as they are passed.
+    (from index ist[I_IOUT]) are written into out_y as they are passed.  One step: predictor
+    (:func:`_predict`), Newton (:func:`_newton`), error test (:func:`_error_norm`), and on
+    acceptance the difference and ledger updates (:func:`_accept`), dense output
+    (:func:`_dense_output`) and the order/step choice (:func:`_next_order_and_factor`).
     """
-    n = y.shape[0]
-    N = n // 3
-    nout = t_out.shape[0]
     nrec_max = rec_t.shape[0]
     tslack = 1e-12 * max(tb, 1.0)
     Qpred = np.empty(3)
@@ -1034,159 +1291,31 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         alpha = ALPHA[order]
         c = h / alpha
         massc = 1.0 / c
-        # predictor, history combination; scale holds the inverse Newton weights
-        ra = 1.0 / alpha
-        for i in range(n):
-            ypred[i] = D[0, i]
-            psiv[i] = 0.0
-        for j in range(1, order + 1):
-            gj = GAMMA[j] * ra
-            for i in range(n):
-                v = D[j, i]
-                ypred[i] += v
-                psiv[i] += gj * v
-        for i in range(n):
-            hist[i] = massc * (ypred[i] - psiv[i])
-        for k in range(N):
-            scale[3 * k] = 1.0 / (atol + rtol * abs(ypred[3 * k]))
-            scale[3 * k + 1] = 1.0 / (atol * xref + rtol * abs(ypred[3 * k + 1]))
-            scale[3 * k + 2] = 1.0 / (psi_atol + rtol * abs(ypred[3 * k + 2]))
+        _predict(D, order, alpha, massc, atol, rtol, xref, psi_atol, ypred, psiv, hist, scale)
         if ist[I_LU_OK] != 0:
             mlu = fst[F_MASSC_LU]
             if abs(mlu / massc - 1.0) > ctl[C_LU_SLACK] or ist[I_LU_AGE] >= ctl[C_LU_MAX_AGE]:
                 ist[I_LU_OK] = 0
-        converged = False
-        domain_fail = False
-        n_iter = 0
-        jac_fresh = False
-        while True:
-            # Newton (simplified: LU factors possibly from an earlier step)
-            for i in range(n):
-                y[i] = ypred[i]
-                d[i] = 0.0
-            converged = False
-            domain_fail = False
-            dn_old = -1.0
-            for it in range(maxit):
-                n_iter = it + 1
-                ist[I_NEWTON] += 1
-                ist[I_NFEV] += 1
-                fresh_now = it == 0 and ist[I_LU_OK] == 0
-                st = assemble_blocks(y, massc, hist, fresh_now, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg,
-                                     inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
-                if st != 0:
-                    domain_fail = True
-                    break
-                if fresh_now:
-                    ist[I_NLU] += 1
-                    jac_fresh = True
-                    ist[I_LU_AGE] = 0
-                    fst[F_MASSC_LU] = massc
-                    ist[I_LU_MODE] = 0
-                    if ctl[C_FORCE_BAND] != 0.0 or block_factor(Dg, Lo, Up, Lm, Dinv) != 0:
-                        # no safe block pivots: banded LU with partial pivoting of the same matrix
-                        blocks_to_band(Dg, Lo, Up, abT)
-                        ist[I_LU_MODE] = 1
-                        ist[I_NBAND] += 1
-                        if band_factor(abT, n, ipiv) != 0:
-                            ist[I_LU_OK] = 0
-                            break
-                    ist[I_LU_OK] = 1
-                for i in range(n):
-                    dy[i] = -R[i]
-                if ist[I_LU_MODE] == 0:
-                    block_solve(Lm, Up, Dinv, dy)
-                else:
-                    band_solve(abT, n, ipiv, dy)
-                acc = 0.0
-                for i in range(n):
-                    q = dy[i] * scale[i]
-                    acc += q * q
-                dn = math.sqrt(acc / n)
-                if not math.isfinite(dn):
-                    break
-                rate = -1.0
-                if dn_old > 0.0:
-                    rate = dn / dn_old
-                    if jac_fresh and it == 1:
-                        # quadratic convergence constant of this Jacobian: e_1 ~ kappa e_0^2
-                        fst[F_KAPPA] = dn / (dn_old * dn_old)
-                        ist[I_KAPPA_AGE] = 0
-                    if rate >= 1.0 or rate ** (maxit - it) / (1.0 - rate) * dn > newton_tol:
-                        break
-                for i in range(n):
-                    y[i] += dy[i]
-                    d[i] += dy[i]
-                if dn == 0.0 or (rate > 0.0 and rate / (1.0 - rate) * dn < newton_tol):
-                    converged = True
-                    break
-                if (it == 0 and jac_fresh and ist[I_KAPPA_AGE] < ctl[C_KAPPA_MAX_AGE]
-                        and fst[F_KAPPA] * dn * dn < ctl[C_KAPPA_SAFETY] * newton_tol):
-                    # one Newton step from the predictor with the Jacobian at the predictor: the
-                    # remaining error is ~ kappa dn^2 (kappa measured on a recent step)
-                    converged = True
-                    break
-                dn_old = dn
-            if converged or domain_fail:
-                break
-            # not converged: with factors from an older Jacobian, refresh and retry the same step
-            if not jac_fresh:
-                ist[I_LU_OK] = 0
-                continue
-            break
-        if converged:
-            for k in range(N):
-                xb = y[3 * k]
-                if not (xb > 0.0) or not (1.0 - xb - y[3 * k + 1] > 0.0):
-                    domain_fail = True
-                    converged = False
-                    break
+        converged, domain_fail, n_iter = _newton(
+            massc, newton_tol, maxit, ctl, ist, fst, y, d, dy, ypred, hist, scale, R, Dg, Lo, Up, Lm, Dinv, abT, ipiv,
+            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE,
+            beta, vfac)
         if not converged:
-            ist[I_REJ] += 1
-            ist[I_FAILS] += 1
             ist[I_KAPPA_AGE] = 1 << 30
-            fac = 0.25 if domain_fail else 0.5
-            _change_D(D, DQ, order, fac, RU, Dtmp)
-            fst[F_H] = h * fac
-            ist[I_NEQ] = 0
+            _reject(D, DQ, order, h, 0.25 if domain_fail else 0.5, RU, Dtmp, ist, fst)
             ist[I_LU_OK] = 0
             continue
-        # local error on the species rows (scale: inverse error weights from here on)
-        ec = ERROR_CONST[order]
-        acc = 0.0
-        xvmin = 1.0
-        xvmax = 0.0
-        for k in range(N):
-            i = 3 * k
-            w = 1.0 / (atol + rtol * max(abs(D[0, i]), abs(y[i])))
-            scale[i] = w
-            q = d[i] * w
-            acc += q * q
-            i += 1
-            w = 1.0 / (atol * xref + rtol * max(abs(D[0, i]), abs(y[i])))
-            scale[i] = w
-            q = d[i] * w
-            acc += q * q
-            if y[i] < xvmin:
-                xvmin = y[i]
-            if y[i] > xvmax:
-                xvmax = y[i]
-        acc *= ec * ec
-        err = math.sqrt(acc / (2 * N))
+        err, xvmin, xvmax = _error_norm(D, y, d, order, atol, rtol, xref, scale)
         # scipy's safety factor (NEWTON_MAXITER = 4); a one-iteration step counts as two
         safety = 0.9 * 9.0 / (8.0 + max(n_iter, 2))
         if not (err <= 1.0) or xvmin < -atol * xref:
-            ist[I_REJ] += 1
-            ist[I_FAILS] += 1
             if err > 1.0 and math.isfinite(err):
                 fac = max(MIN_FACTOR, safety * err ** (-1.0 / (order + 1)))
             elif err > 1.0:
                 fac = MIN_FACTOR
             else:
                 fac = 0.5
-            _change_D(D, DQ, order, fac, RU, Dtmp)
-            fst[F_H] = h * fac
-            ist[I_NEQ] = 0
+            _reject(D, DQ, order, h, fac, RU, Dtmp, ist, fst)
             continue
         # ---- accepted
         ist[I_FAILS] = 0
@@ -1194,40 +1323,11 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         ist[I_NEQ] += 1
         ist[I_LU_AGE] += 1
         ist[I_KAPPA_AGE] += 1
-        # ledger: the same recursion for the inventories
         tB, tC, tV = source_totals(y, srclen, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac)
         stmp[0] = tB
         stmp[1] = tC
         stmp[2] = tV
-        for m in range(3):
-            s = 0.0
-            p = 0.0
-            for j in range(order + 1):
-                s += DQ[j, m]
-            for j in range(1, order + 1):
-                p += GAMMA[j] * DQ[j, m]
-            Qpred[m] = s
-            psiQ[m] = p / alpha
-            dQ[m] = c * stmp[m] - psiQ[m]
-        # difference updates
-        for i in range(n):
-            D[order + 2, i] = d[i] - D[order + 1, i]
-            D[order + 1, i] = d[i]
-        for m in range(3):
-            DQ[order + 2, m] = dQ[m] - DQ[order + 1, m]
-            DQ[order + 1, m] = dQ[m]
-        for j in range(order, -1, -1):
-            for i in range(n):
-                D[j, i] += D[j + 1, i]
-            for m in range(3):
-                DQ[j, m] += DQ[j + 1, m]
-        _inventory_state(D[0], vol, inv)
-        e = 0.0
-        for m in range(3):
-            sc = max(max(abs(DQ[0, m]), abs(inv0[m])), 1e-300)
-            v = abs(inv[m] - DQ[0, m]) / sc
-            if v > e:
-                e = v
+        e = _accept(D, DQ, d, order, alpha, c, stmp, vol, inv0, Qpred, psiQ, dQ, inv)
         rec_t[ist[I_NREC]] = tnew
         rec_err[ist[I_NREC]] = e
         ist[I_NREC] += 1
@@ -1235,63 +1335,10 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
             fst[F_MIN_XV] = xvmin
         if xvmax > fst[F_MAX_XV]:
             fst[F_MAX_XV] = xvmax
-        # dense output at the requested times passed in this step
-        io = ist[I_IOUT]
-        while io < nout and t_out[io] <= tnew + tslack:
-            to = t_out[io]
-            if to >= tnew:
-                for i in range(n):
-                    out_y[io, i] = D[0, i]
-            else:
-                # y(t) = D0 + sum_j D[j] prod_{m<j} (t - tnew + m h) / (h (m + 1))
-                for i in range(n):
-                    out_y[io, i] = D[0, i]
-                pj = 1.0
-                for j in range(1, order + 1):
-                    pj *= (to - (tnew - (j - 1) * h)) / (h * j)
-                    for i in range(n):
-                        out_y[io, i] += D[j, i] * pj
-            io += 1
-        ist[I_IOUT] = io
+        ist[I_IOUT] = _dense_output(D, order, h, tnew, tslack, t_out, out_y, ist[I_IOUT])
         fst[F_T] = tnew
-        # order and step-size selection (quasi-constant steps)
         if ist[I_NEQ] >= order + 1:
-            em = math.inf
-            ep = math.inf
-            if order > 1:
-                acc = 0.0
-                cm = ERROR_CONST[order - 1]
-                for k in range(N):
-                    for r in range(2):
-                        i = 3 * k + r
-                        q = cm * D[order, i] * scale[i]
-                        acc += q * q
-                em = math.sqrt(acc / (2 * N))
-            if order < MAX_ORDER:
-                acc = 0.0
-                cp = ERROR_CONST[order + 1]
-                for k in range(N):
-                    for r in range(2):
-                        i = 3 * k + r
-                        q = cp * D[order + 2, i] * scale[i]
-                        acc += q * q
-                ep = math.sqrt(acc / (2 * N))
-            fm = em ** (-1.0 / order) if em > 0.0 else math.inf
-            f0 = err ** (-1.0 / (order + 1)) if err > 0.0 else math.inf
-            fp = ep ** (-1.0 / (order + 2)) if ep > 0.0 else math.inf
-            if order == 1:
-                fm = 0.0
-            if order == MAX_ORDER:
-                fp = 0.0
-            dord = 0
-            fbest = f0
-            if fm > fbest:
-                fbest = fm
-                dord = -1
-            if fp > fbest:
-                fbest = fp
-                dord = 1
-            factor = min(MAX_FACTOR, safety * fbest)
+            dord, factor = _next_order_and_factor(D, order, err, safety, scale)
             if dord != 0 or factor < 1.0 or factor >= ctl[C_MIN_GROWTH]:
                 order += dord
                 ist[I_ORDER] = order
