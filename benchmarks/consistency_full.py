@@ -17,7 +17,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 
-from halide_ionics.coupling.cli_consistency import _brief  # noqa: E402
+from halide_ionics.coupling.cli.consistency import _brief  # noqa: E402
 from halide_ionics.coupling.consistency import ConsistencyConfig, run_consistency  # noqa: E402
 from halide_ionics.io import _json_default  # noqa: E402
 

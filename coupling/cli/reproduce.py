@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from halide_ionics.coupling.cli_coefficients import add_execution_arguments, executor_from_args
+from halide_ionics.coupling.cli.coefficients import add_execution_arguments, executor_from_args
 
 HELP = "reproduce the paper's ionic rectification end to end (the main job)"
 DESCRIPTION = __doc__

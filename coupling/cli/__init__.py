@@ -1,6 +1,6 @@
 """The ``halide-ionics`` command line.
 
-Each subcommand lives in its own module ``halide_ionics.coupling.cli_<name>`` that defines
+Each subcommand lives in its own module ``halide_ionics.coupling.cli.<name>`` that defines
 
 * ``HELP``: one-line help,
 * ``add_arguments(parser)``: its options,
@@ -27,9 +27,9 @@ log = logging.getLogger("halide_ionics")
 
 def _load(name):
     try:
-        return importlib.import_module(f"halide_ionics.coupling.cli_{name}")
+        return importlib.import_module(f"halide_ionics.coupling.cli.{name}")
     except ModuleNotFoundError as exc:  # subcommand not built into this version
-        if exc.name == f"halide_ionics.coupling.cli_{name}":
+        if exc.name == f"halide_ionics.coupling.cli.{name}":
             return None
         raise
 
@@ -79,6 +79,3 @@ def main(argv=None) -> int:
         print(f"halide-ionics {args.command}: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -67,7 +67,7 @@ def run(args) -> int:
     from halide_ionics.coupling.consistency import ConsistencyConfig, run_consistency
 
     if args.workers is None:
-        from halide_ionics.coupling.cli_coefficients import default_workers
+        from halide_ionics.coupling.cli.coefficients import default_workers
 
         args.workers = min(2, default_workers())
     if args.workers < 1:
