@@ -35,10 +35,10 @@ from typing import Callable
 
 import numpy as np
 
+from halide_ionics.constants import F0_PEROVSKITE_X, T_ROOM_K
+from halide_ionics.constants import K_B_EV_PER_K as BOLTZMANN_EV_PER_K
 from halide_ionics.errors import InputError
-
-F0_PEROVSKITE_X = 0.68891612
-"""Tracer correlation factor of the vacancy mechanism on the perovskite halide sublattice."""
+from halide_ionics.transport import manning_maa
 
 PAPER_HALIDE_MOBILITY_CM2_PER_VS = 1.7e-13
 """Kong et al. (Nano Lett. 2020): ionic mobility used to convert migration length to field."""
@@ -46,8 +46,6 @@ PAPER_HALIDE_MOBILITY_CM2_PER_VS = 1.7e-13
 PAPER_ALPHA_FORWARD_UM_PER_VS = 1.3e-5
 PAPER_ALPHA_REVERSE_UM_PER_VS = 3.8e-7
 """Kong et al.: source strengths fitted to the +-2 V/um data (forward / reverse)."""
-
-BOLTZMANN_EV_PER_K = 8.617333262e-5
 
 N_TABULATE = 2049
 """Points of the internal uniform composition grid used by the numba kernels."""
@@ -100,26 +98,6 @@ def _extrapolate_ends(c: np.ndarray, v: np.ndarray, bad_lo: bool, bad_hi: bool) 
     if bad_hi:
         v[-1] = v[-2] + (v[-2] - v[-3]) * (c[-1] - c[-2]) / (c[-2] - c[-3]) if v.size > 2 else v[-2]
     return v
-
-
-def manning_maa(c, w_br_Hz: float, w_cl_Hz: float, f0: float = F0_PEROVSKITE_X):
-    """Manning / Moleko-Allnatt-Allnatt per-vacancy Onsager coefficients (Hz) at Cl fraction c.
-
-    Returns ``(l_BrBr, l_BrCl, l_ClCl)``; docs/model.md section 3 with A = Br, B = Cl.
-    """
-    c = np.asarray(c, dtype=float)
-    ca, cb = 1.0 - c, c
-    wa, wb = float(w_br_Hz), float(w_cl_Hz)
-    m0 = 2.0 * f0 / (1.0 - f0)
-    wmean = ca * wa + cb * wb
-    wbar = ca * wb + cb * wa
-    p = m0 * wmean + 2.0 * wbar
-    q = 2.0 * m0 * ca * cb * (wa - wb) ** 2
-    omega = 0.5 * (p + np.sqrt(np.maximum(p * p - 4.0 * q, 0.0)))
-    l_aa = ca * wa * (1.0 - 2.0 * cb * wa / omega)
-    l_bb = cb * wb * (1.0 - 2.0 * ca * wb / omega)
-    l_ab = 2.0 * ca * cb * wa * wb / omega
-    return l_aa, l_ab, l_bb
 
 
 @dataclass(frozen=True)
@@ -184,7 +162,7 @@ class OnsagerCoefficients:
 
     @classmethod
     def manning_placeholder(cls, w_br_Hz: float | None = None, w_cl_Hz: float | None = None,
-                            temperature_K: float = 298.0, lattice_constant_A: float = 5.8,
+                            temperature_K: float = T_ROOM_K, lattice_constant_A: float = 5.8,
                             coordination: int = 8) -> "OnsagerCoefficients":
         """PLACEHOLDER: Manning/MAA closed form with paper-calibrated jump frequencies.
 
@@ -248,7 +226,7 @@ class OnsagerCoefficients:
                 _extrapolate_ends(c, qq, True, True))
 
 
-def placeholder_w_br_Hz(temperature_K: float = 298.0, lattice_constant_A: float = 5.8,
+def placeholder_w_br_Hz(temperature_K: float = T_ROOM_K, lattice_constant_A: float = 5.8,
                         coordination: int = 8, x_v: float = 1e-7,
                         mobility_cm2_per_Vs: float = PAPER_HALIDE_MOBILITY_CM2_PER_VS) -> float:
     """Jump frequency giving ``mobility`` in pure CsPbBr3: w = 6 kT mu / (e x_V z s^2)."""
@@ -286,7 +264,7 @@ class VacancyEquilibrium:
     @classmethod
     def formation_energy_placeholder(cls, x_v_pure_br: float = 1e-7, formation_energy_br_eV: float = 1.32,
                                      formation_energy_cl_eV: float = 1.44,
-                                     temperature_K: float = 298.0) -> "VacancyEquilibrium":
+                                     temperature_K: float = T_ROOM_K) -> "VacancyEquilibrium":
         """PLACEHOLDER: x_V^eq(c) = x_v_pure_br * exp(-(E_f(c) - E_f(0))/kT), E_f linear in c."""
         if not (0.0 < x_v_pure_br < 1.0):
             raise InputError("vacancy.x_v_pure_br", x_v_pure_br, "must lie in (0, 1)")

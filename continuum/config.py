@@ -76,11 +76,10 @@ import numpy as np
 
 from halide_ionics.errors import InputError
 
-from .coefficients import (BOLTZMANN_EV_PER_K, ElectrodeKinetics, OnsagerCoefficients,
-                           VacancyEquilibrium, placeholder_w_br_Hz)
+from halide_ionics.constants import E_CHARGE_C, EPS0_F_PER_M, T_ROOM_K
+from halide_ionics.constants import K_B_EV_PER_K as BOLTZMANN_EV_PER_K
 
-E_CHARGE_C = 1.602176634e-19
-EPS0_F_PER_M = 8.8541878128e-12
+from .coefficients import ElectrodeKinetics, OnsagerCoefficients, VacancyEquilibrium, placeholder_w_br_Hz
 
 
 def _num(name, v, lo=None, lo_open=False, hi=None, hi_open=False, integer=False):
@@ -124,7 +123,7 @@ class Geometry:
 
 @dataclass(frozen=True)
 class Material:
-    temperature_K: float = 298.0
+    temperature_K: float = T_ROOM_K
     lattice_constant_A: float = 5.8
     coordination: int = 8
     permittivity_rel: float = 250.0

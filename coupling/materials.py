@@ -16,10 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from halide_ionics.errors import InputError
 
-#: Boltzmann constant in eV/K.
-K_B_EV = 8.617333262e-5
-#: Elementary charge in C.
-E_CHARGE_C = 1.602176634e-19
+from halide_ionics.constants import E_CHARGE_C, EPS0_F_PER_M, T_ROOM_K  # noqa: E402  (one source)
+from halide_ionics.constants import K_B_EV_PER_K as K_B_EV  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class Material:
 
     name: str = "CsPb(Br,Cl)3, 298 K"
     #: [paper] room temperature.
-    temperature_K: float = 298.0
+    temperature_K: float = T_ROOM_K
     #: [paper] the lattice spacing used in the paper's model and snapshot (CsPbBr3 pseudo-cubic
     #: 5.840 Å, cubic 5.874 Å; CsPbCl3 ≈ 5.61 Å — see halide_ionics.structures.cells).
     lattice_constant_A: float = 5.8
@@ -100,7 +98,7 @@ class Material:
 
     @property
     def debye_length_m(self) -> float:
-        eps0 = 8.8541878128e-12
+        eps0 = EPS0_F_PER_M
         kT_J = self.kT_eV * E_CHARGE_C
         n = self.site_density_per_m3 * self.vacancy_fraction_br
         return math.sqrt(eps0 * self.epsilon_r * kT_J / (E_CHARGE_C**2 * n))

@@ -7,14 +7,18 @@ Each subcommand lives in its own module ``halide_ionics.coupling.cli.<name>`` th
 * ``run(args) -> int``: the work; results go to stdout (``--json``) or files.
 
 Bad input raises :class:`halide_ionics.InputError` (or argparse errors), which this module turns
-into one line on stderr and exit status 2, with no output file written.
+into one line on stderr and exit status 2, with no output file written; every subcommand
+validates its inputs and output paths before any work starts. Failures of the environment are
+one line too: an I/O error (permissions, full disk, read-only file system) exits 1, SIGINT 130,
+SIGTERM 143; pool workers die with the command (:mod:`halide_ionics.parallel`).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
+import os
+import signal
 import sys
 
 from halide_ionics import __version__
@@ -54,10 +58,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_json(obj) -> None:
-    """Print ``obj`` as JSON on stdout (numpy scalars/arrays allowed)."""
-    from halide_ionics.io import _json_default
+    """Print ``obj`` as strict JSON on stdout (numpy allowed; NaN/inf printed as null)."""
+    from halide_ionics.io import dumps_json
 
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    sys.stdout.write(dumps_json(obj) + "\n")
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (exit status 143)."""
+
+
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
+    raise Terminated()
+
+
+_FORK_HOOK = []
+
+
+def _child_after_fork() -> None:
+    # every process forked by a CLI run (pool workers included) dies with the CLI and leaves
+    # Ctrl-C to the parent, which tears the pool down and prints one line
+    from halide_ionics.parallel import _set_pdeathsig
+
+    _set_pdeathsig()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _install_process_guards():
+    if not _FORK_HOOK and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_child_after_fork)
+        _FORK_HOOK.append(True)
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a worker thread)
+        return None
+
+
+def _fail(command: str, message: str, status: int) -> int:
+    line = " ".join(str(message).split())  # always one line
+    print(f"halide-ionics {command}: error: {line}", file=sys.stderr)
+    return status
 
 
 def main(argv=None) -> int:
@@ -70,12 +111,32 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from halide_ionics.io import describe_os_error
+    from halide_ionics.parallel import kill_children
+
+    cmd = args.command
+    previous = _install_process_guards()
     try:
         return int(args._run(args) or 0)
     except InputError as exc:
-        print(f"halide-ionics {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(cmd, str(exc), 2)
     except KeyboardInterrupt:
-        print(f"halide-ionics {args.command}: interrupted", file=sys.stderr)
+        kill_children()
+        print(f"halide-ionics {cmd}: interrupted", file=sys.stderr)
         return 130
-
+    except Terminated:
+        kill_children()
+        print(f"halide-ionics {cmd}: terminated", file=sys.stderr)
+        return 143
+    except MemoryError:
+        kill_children()
+        return _fail(cmd, "out of memory (reduce the problem size)", 1)
+    except OSError as exc:
+        kill_children()
+        return _fail(cmd, f"I/O error: {describe_os_error(exc)}", 1)
+    finally:
+        if previous is not None:
+            try:
+                signal.signal(signal.SIGTERM, previous)
+            except ValueError:  # pragma: no cover
+                pass
