@@ -51,8 +51,24 @@ N_TABULATE = 2049
 """Points of the internal uniform composition grid used by the numba kernels."""
 
 
+def _as_floats(name: str, v) -> np.ndarray:
+    """A 1-D float array from a list of numbers (strings, booleans and nested lists are errors)."""
+    if isinstance(v, (str, bytes, dict)):
+        raise InputError(name, v, "must be a list of numbers")
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+                raise InputError(name, list(v), f"must be a list of numbers (found {x!r})")
+    elif isinstance(v, np.ndarray) and v.dtype.kind not in "fiu":
+        raise InputError(name, v.tolist(), "must be an array of numbers")
+    try:
+        return np.asarray(v, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(name, v, "must be a list of numbers") from None
+
+
 def _as_grid(name: str, c) -> np.ndarray:
-    c = np.asarray(c, dtype=float)
+    c = _as_floats(name, c)
     if c.ndim != 1 or c.size < 2:
         raise InputError(name, c.tolist() if c.ndim else c, "must be a list of at least 2 compositions")
     if not np.all(np.isfinite(c)) or c[0] < 0.0 or c[-1] > 1.0:
@@ -63,7 +79,7 @@ def _as_grid(name: str, c) -> np.ndarray:
 
 
 def _as_values(name: str, v, n: int, positive: bool = False, nonneg: bool = False) -> np.ndarray:
-    v = np.asarray(v, dtype=float)
+    v = _as_floats(name, v)
     if v.ndim != 1 or v.size != n:
         raise InputError(name, v.tolist() if v.ndim else v, f"must be a list of {n} numbers (one per composition)")
     if not np.all(np.isfinite(v)):
@@ -91,12 +107,17 @@ def _pchip(c: np.ndarray, v: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _extrapolate_ends(c: np.ndarray, v: np.ndarray, bad_lo: bool, bad_hi: bool) -> np.ndarray:
-    """Replace end values (where a ratio is 0/0) by linear extrapolation from the interior."""
+    """Replace end values (where a ratio is 0/0) by linear extrapolation from the interior.
+
+    Only interior points are used: with a single interior point (a 3-point table spanning both
+    pure ends) both ends take its value.
+    """
     v = v.copy()
+    n_int = v.size - int(bad_lo) - int(bad_hi)  # points that are not replaced
     if bad_lo:
-        v[0] = v[1] + (v[2] - v[1]) * (c[0] - c[1]) / (c[2] - c[1]) if v.size > 2 else v[1]
+        v[0] = v[1] + (v[2] - v[1]) * (c[0] - c[1]) / (c[2] - c[1]) if n_int >= 2 else v[1]
     if bad_hi:
-        v[-1] = v[-2] + (v[-2] - v[-3]) * (c[-1] - c[-2]) / (c[-2] - c[-3]) if v.size > 2 else v[-2]
+        v[-1] = v[-2] + (v[-2] - v[-3]) * (c[-1] - c[-2]) / (c[-2] - c[-3]) if n_int >= 2 else v[-2]
     return v
 
 
@@ -404,8 +425,16 @@ def tabulate(onsager: OnsagerCoefficients, vacancy: VacancyEquilibrium, electrod
     pbr, pcl, q = onsager.ratios(c)
     xeq = vacancy(c)
     lc, la = electrode.log_rates(c)
-    arrs = [np.ascontiguousarray(a, dtype=float) for a in (pbr, pcl, q, np.log(xeq), lc, la)]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        arrs = [np.ascontiguousarray(a, dtype=float) for a in (pbr, pcl, q, np.log(xeq), lc, la)]
+    what = {"p_br": ("transport", onsager.source, "l_ij(c)"), "p_cl": ("transport", onsager.source, "l_ij(c)"),
+            "q": ("transport", onsager.source, "l_ij(c)"),
+            "ln_xeq": ("vacancy", vacancy.source, "x_V^eq(c) (under/overflows to 0 or inf)"),
+            "ln_kc": ("electrode.k_create0_per_s", electrode.source, "the creation rate"),
+            "ln_ka": ("electrode.k_annihilate0_per_s", electrode.source, "the annihilation rate")}
     for name, a in zip(("p_br", "p_cl", "q", "ln_xeq", "ln_kc", "ln_ka"), arrs):
         if not np.all(np.isfinite(a)):
-            raise InputError("coefficients", name, "tabulation produced non-finite values")
+            fld, src, desc = what[name]
+            bad = float(c[int(np.argmax(~np.isfinite(a)))])
+            raise InputError(fld, src, f"{desc} is not finite at c = {bad:g}")
     return Tables(1.0 / (n - 1), *arrs)

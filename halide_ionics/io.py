@@ -192,6 +192,23 @@ def check_output_path(field: str, path, kind: str = "file", suffixes=None, expec
     return p
 
 
+@contextlib.contextmanager
+def removed_on_failure(folder: str | os.PathLike) -> Iterator[Path]:
+    """Remove ``folder`` if the block fails and the folder did not exist before it.
+
+    For commands that fill an output folder: a failed or interrupted run leaves no new, partial
+    folder behind (a folder that existed before is left alone; its files are replaced atomically).
+    """
+    p = Path(folder)
+    existed = p.exists()
+    try:
+        yield p
+    except BaseException:
+        if not existed and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        raise
+
+
 def describe_os_error(exc: OSError) -> str:
     """One line for an I/O failure: what failed and on which path."""
     what = exc.strerror or str(exc)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from halide_ionics.coupling.cli.coefficients import add_execution_arguments, executor_from_args
+from halide_ionics.coupling.cli.coefficients import add_execution_arguments, check_execution_args, executor_from_args
+from halide_ionics.io import removed_on_failure
 
 HELP = "reproduce the paper's ionic rectification end to end (the main job)"
 DESCRIPTION = __doc__
@@ -29,13 +30,18 @@ def run(args) -> int:
     from halide_ionics.coupling.cli import print_json
     from halide_ionics.coupling.reproduce import ReproduceConfig, reproduce
 
-    ex, workers, client = executor_from_args(args)
+    from halide_ionics.io import check_output_path
+
+    out = check_output_path("--out", args.out, kind="dir", expected_bytes=64 * 1024 * 1024)
+    check_execution_args(args)
     cfg = ReproduceConfig.quick() if args.quick else ReproduceConfig()
     cfg = replace(cfg, seed=int(args.seed))
+    ex, workers, client = executor_from_args(args)
     t0 = time.perf_counter()
     try:
-        s = reproduce(args.out, quick=args.quick, workers=workers, executor=ex, cache_dir=args.cache_dir,
-                      progress=args.progress, config=cfg)
+        with removed_on_failure(out):
+            s = reproduce(args.out, quick=args.quick, workers=workers, executor=ex, cache_dir=args.cache_dir,
+                          progress=args.progress, config=cfg)
     finally:
         if client is not None:
             client.close()
