@@ -31,7 +31,9 @@ def test_outputs_written_with_provenance(run):
         assert p.exists() and p.stat().st_size > 0, name
         if name.endswith(".png"):
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    on_disk = json.loads((out / "summary.json").read_text())
+    # strict JSON (RFC 8259): a bare NaN/Infinity is an error
+    on_disk = json.loads((out / "summary.json").read_text(),
+                         parse_constant=lambda name: pytest.fail(f"summary.json holds {name}"))
     for key in ("rectification_ratio_4V", "migration_length_um", "forward_slope_um_per_V_per_um", "forward_r2",
                 "no_source_migration_um", "targets"):
         assert key in on_disk
