@@ -56,16 +56,21 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes | memoryview) -> None:
     """Write ``data`` atomically with plain ``os.write`` calls (ENOSPC/EROFS raise ``OSError``)."""
     # no destination suffix on the temporary name: globs such as "*.pkl" never see a partial file
-    with atomic_path(path, suffix="") as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            view = memoryview(data).cast("B")
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    try:
+        with atomic_path(path, suffix="") as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+            try:
+                view = memoryview(data).cast("B")
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        if exc.filename is None:  # os.write/fsync errors name no file: name the destination
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
 
 
 def write_netcdf_atomic(ds, path: str | os.PathLike) -> None:

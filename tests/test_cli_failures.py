@@ -234,3 +234,13 @@ def test_kill_9_of_pooled_run_takes_the_workers_with_it(tmp_path):
     finally:
         for k in alive:
             k.kill()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc"])
+def test_numba_threads_environment_variable_is_validated(workdir, capsys, monkeypatch, value):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", value)
+    before = _listing(workdir)
+    assert main(["kmc", "onsager"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"halide-ionics: error: NUMBA_NUM_THREADS={value!r}: must be a positive integer (or unset)"
+    assert _listing(workdir) == before

@@ -97,11 +97,31 @@ def _install_process_guards():
 
 def _fail(command: str, message: str, status: int) -> int:
     line = " ".join(str(message).split())  # always one line
-    print(f"halide-ionics {command}: error: {line}", file=sys.stderr)
+    prefix = f"halide-ionics {command}" if command else "halide-ionics"
+    print(f"{prefix}: error: {line}", file=sys.stderr)
     return status
 
 
+#: Environment variables read by the package or its libraries, checked before anything runs.
+def _check_environment() -> None:
+    v = os.environ.get("NUMBA_NUM_THREADS")
+    if v is not None and v.strip() != "":
+        try:
+            ok = int(v) >= 1
+        except ValueError:
+            ok = False
+        if not ok:
+            raise InputError("NUMBA_NUM_THREADS", v, "must be a positive integer (or unset)")
+    v = os.environ.get("HALIDE_IONICS_CACHE_DIR")
+    if v is not None and v != "" and v.strip() == "":
+        raise InputError("HALIDE_IONICS_CACHE_DIR", v, "must be a path (or unset)")
+
+
 def main(argv=None) -> int:
+    try:
+        _check_environment()
+    except InputError as exc:
+        return _fail("", str(exc), 2)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
