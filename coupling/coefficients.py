@@ -20,10 +20,12 @@ is unreadable, damaged or belongs to another key/seed is reported with a warning
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,14 +267,35 @@ def compute_table(material: Material = CSPB_BR_CL_298K, cfg: CoefficientConfig |
         if ds is not None:
             log.info("coefficient table: cache hit %s", path)
             return ds
-    log.info("coefficient table: computing %s", key)
-    res = run_sweep(_tasks(material, cfg), cache / "tasks" / key, root_seed=seed, executor=executor,
-                    workers=workers, progress=progress, description="KMC coefficients")
-    ds = assemble_table(res, material, cfg, seed)
-    ds.attrs.update(cache_key=key, config_hash=chash)
-    ds.attrs["data_checksum"] = dataset_checksum(ds)
-    write_table(ds, path)
+    cache.mkdir(parents=True, exist_ok=True)
+    with _table_lock(cache / f"coefficients-{key}.lock"):  # one run computes, concurrent ones wait
+        if path.exists():
+            ds = _read_cached_table(path, key, seed, chash)
+            if ds is not None:
+                log.info("coefficient table: computed by a concurrent run %s", path)
+                return ds
+        for part in cache.glob(f".{path.name}.*.part*"):  # left by a killed run
+            part.unlink(missing_ok=True)
+        log.info("coefficient table: computing %s", key)
+        res = run_sweep(_tasks(material, cfg), cache / "tasks" / key, root_seed=seed, executor=executor,
+                        workers=workers, progress=progress, description="KMC coefficients")
+        ds = assemble_table(res, material, cfg, seed)
+        ds.attrs.update(cache_key=key, config_hash=chash)
+        ds.attrs["data_checksum"] = dataset_checksum(ds)
+        write_table(ds, path)
     return ds
+
+
+@contextlib.contextmanager
+def _table_lock(path: Path):
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        yield
+    finally:
+        os.close(fd)
 
 
 def assemble_table(results: dict, material: Material, cfg: CoefficientConfig, seed: int):
