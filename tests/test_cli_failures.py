@@ -244,3 +244,30 @@ def test_numba_threads_environment_variable_is_validated(workdir, capsys, monkey
     err = capsys.readouterr().err.strip()
     assert err == f"halide-ionics: error: NUMBA_NUM_THREADS={value!r}: must be a positive integer (or unset)"
     assert _listing(workdir) == before
+
+
+# ------------------------------------------------------------------------- slow (pytest -m slow)
+@pytest.mark.slow
+def test_unreachable_scheduler_is_a_one_line_input_error(workdir, capsys):
+    """Nothing listens on port 1: the connection attempt times out into one line (about 10 s)."""
+    pytest.importorskip("distributed")
+    before = _listing(workdir)
+    rc = main(TINY_COEF + ["--out", "t.nc", "--scheduler", "tcp://127.0.0.1:1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.splitlines() == [err] and "--scheduler='tcp://127.0.0.1:1': cannot connect" in err
+    assert _listing(workdir) == before
+
+
+@pytest.mark.slow
+def test_reproduce_quick_cli_end_to_end_strict_json(tmp_path):
+    """The README's main command in its quick form: exit 0, strict summary.json, no partial files."""
+    import json
+
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", HALIDE_IONICS_CACHE_DIR=str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "halide_ionics.coupling.cli", "reproduce", "--quick", "--workers", "2",
+                        "--out", str(out)], capture_output=True, text=True, env=env, timeout=1800)
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((out / "summary.json").read_text(),
+                   parse_constant=lambda name: pytest.fail(f"summary.json holds {name}"))
+    assert s["targets"] and not list(out.glob("*.part*"))

@@ -150,6 +150,7 @@ def test_bad_coefficient_arguments_exit_2_without_output(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_dask_distributed_executor_gives_the_same_table(tiny_table):
     """The cluster path: tasks on a Dask distributed cluster give the local table bit for bit."""
     import tempfile
