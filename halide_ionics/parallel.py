@@ -82,9 +82,15 @@ def cap_workers(requested: int, n_tasks: int, what: str = "tasks") -> int:
     cpus = available_cpus()
     w = max(1, min(req, max(1, int(n_tasks)), cpus))
     if w < req:
-        log.warning("using %d worker process%s instead of %d (%d %s, %d CPUs available)",
-                    w, "" if w == 1 else "es", req, n_tasks, what, cpus)
+        # said once per requested count and process (a pipeline runs many small sweeps)
+        level = logging.INFO if req in _WARNED else logging.WARNING
+        _WARNED.add(req)
+        log.log(level, "using %d worker process%s instead of %d (%d %s, %d CPUs available)",
+                w, "" if w == 1 else "es", req, n_tasks, what, cpus)
     return w
+
+
+_WARNED: set = set()
 
 
 def kill_children() -> None:

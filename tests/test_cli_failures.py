@@ -175,9 +175,12 @@ def test_png_failure_leaves_no_extxyz(workdir, capsys, monkeypatch):
     assert _listing(workdir) == before
 
 
-def test_workers_capped_at_tasks_with_a_message(workdir, capsys, caplog):
+def test_workers_capped_at_tasks_with_a_message(workdir, capsys, caplog, monkeypatch):
     import logging
 
+    import halide_ionics.parallel as par
+
+    monkeypatch.setattr(par, "_WARNED", set())
     caplog.set_level(logging.WARNING)
     rc = main(["kmc", "onsager", "--cells", "3", "--replicas", "2", "--hops-per-replica", "200", "--workers", "64",
                "--json"])

@@ -29,7 +29,6 @@ def run(args) -> int:
 
     from halide_ionics.coupling.cli import print_json
     from halide_ionics.coupling.reproduce import ReproduceConfig, reproduce
-
     from halide_ionics.io import check_output_path
 
     out = check_output_path("--out", args.out, kind="dir", expected_bytes=64 * 1024 * 1024)

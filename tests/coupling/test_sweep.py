@@ -181,9 +181,12 @@ def test_concurrent_runs_on_one_cache_do_no_double_work(tmp_path):
     assert sorted(computed) == [f"t{i}" for i in range(6)]  # every task exactly once
 
 
-def test_workers_capped_at_tasks(tmp_path, caplog):
+def test_workers_capped_at_tasks(tmp_path, caplog, monkeypatch):
     import logging
 
+    import halide_ionics.parallel as par
+
+    monkeypatch.setattr(par, "_WARNED", set())
     caplog.set_level(logging.WARNING)
     r = run_sweep(_tasks(2), tmp_path / "w", root_seed=7, workers=64)
     assert len(r) == 2
