@@ -181,12 +181,15 @@ def check_output_path(field: str, path, kind: str = "file", suffixes=None, expec
     anc = _first_existing(start.absolute())
     if not anc.is_dir():
         raise InputError(field, str(path), f"{str(anc)!r} is not a directory")
+    try:
+        read_only = bool(os.statvfs(anc).f_flag & getattr(os, "ST_RDONLY", 1))
+    except OSError:  # pragma: no cover - exotic file systems
+        read_only = False
+    if read_only:
+        raise InputError(field, str(path), f"{str(anc)!r} is on a read-only file system")
     if not os.access(anc, os.W_OK | os.X_OK):
         raise InputError(field, str(path), f"no write permission in {str(anc)!r}")
     try:
-        st = os.statvfs(anc)
-        if st.f_flag & getattr(os, "ST_RDONLY", 1):
-            raise InputError(field, str(path), f"{str(anc)!r} is on a read-only file system")
         free = shutil.disk_usage(anc).free
     except OSError:  # pragma: no cover - exotic file systems
         return p

@@ -121,3 +121,22 @@ def test_provenance_attrs_store_big_integers_as_text():
     a = provenance_attrs(seed=2**64, config={"x": float("nan")})
     assert a["seed"] == str(2**64)
     assert _strict_loads(a["config"]) == {"x": None}
+
+
+def test_read_only_file_system_is_refused_before_work(tmp_path, capsys):
+    import subprocess
+
+    from halide_ionics.coupling.cli import main
+
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        rc = main(["device", "--hours", "0.01", "--out", str(mnt / "run.nc")])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err.splitlines() == [err] and "read-only file system" in err and "--out=" in err
+        assert list(mnt.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
