@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 #: covered by the code hash).
 RECORD_FORMAT = 2
 
+#: Tasks claimed (and run) at a time; each claim holds an open lock file.
+CLAIM_BATCH = 256
+
 
 def default_cache_dir() -> Path:
     """``$HALIDE_IONICS_CACHE_DIR``, else ``$XDG_CACHE_HOME/halide-ionics``, else ``~/.cache/halide-ionics``."""
@@ -65,8 +68,14 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"  # XDG: relative = unset
-    return base / "halide-ionics"
+    if xdg and os.path.isabs(xdg):  # XDG: a relative path counts as unset
+        return Path(xdg) / "halide-ionics"
+    try:
+        home = Path.home()
+    except RuntimeError:
+        raise InputError("HOME", os.environ.get("HOME"),
+                         "no home folder: set HALIDE_IONICS_CACHE_DIR or pass --cache-dir") from None
+    return home / ".cache" / "halide-ionics"
 
 
 def resolve_cache_dir(cache_dir=None, field: str = "--cache-dir") -> Path:
@@ -355,9 +364,11 @@ def run_sweep(
     for _attempt in range(3):
         todo = [t for t in tasks if t.key not in results and not _check_entry(paths[t.key], t, root_seed, description)]
         log.info("%s: %d tasks, %d cached, %d to run", description, len(tasks), len(tasks) - len(todo), len(todo))
-        if todo:
-            with _claims({t.key: paths[t.key] for t in todo}) as (mine, busy):
-                run = [t for t in todo if t.key in mine]
+        busy_all: list[str] = []
+        for i in range(0, len(todo), CLAIM_BATCH):  # claims hold a file descriptor each: batches
+            chunk = todo[i:i + CLAIM_BATCH]
+            with _claims({t.key: paths[t.key] for t in chunk}) as (mine, busy):
+                run = [t for t in chunk if t.key in mine]
                 # a task finished by another run between the check and the claim is not redone
                 run = [t for t in run if not _check_entry(paths[t.key], t, root_seed, description)]
                 for t in run:
@@ -366,8 +377,9 @@ def run_sweep(
                     log.info("%s: %d tasks are being computed by another run; waiting for them", description,
                              len(busy))
                 _execute(run, paths, root_seed, executor, workers, progress, description)
-            for key in busy:
-                _wait_for_claim(paths[key])
+            busy_all += busy
+        for key in busy_all:
+            _wait_for_claim(paths[key])
         missing = []
         for t in tasks:
             if t.key in results:

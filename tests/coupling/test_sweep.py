@@ -191,3 +191,11 @@ def test_workers_capped_at_tasks(tmp_path, caplog, monkeypatch):
     r = run_sweep(_tasks(2), tmp_path / "w", root_seed=7, workers=64)
     assert len(r) == 2
     assert any("instead of 64" in rec.getMessage() for rec in caplog.records)
+
+
+def test_claims_in_batches_give_the_same_results(tmp_path, monkeypatch):
+    import halide_ionics.coupling.sweep as sw
+
+    ref = run_sweep(_tasks(5), tmp_path / "a", root_seed=4, workers=1)
+    monkeypatch.setattr(sw, "CLAIM_BATCH", 2)
+    assert run_sweep(_tasks(5), tmp_path / "b", root_seed=4, workers=1) == ref
