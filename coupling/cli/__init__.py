@@ -68,8 +68,15 @@ class Terminated(BaseException):
     """Raised in the main thread when the process receives SIGTERM (exit status 143)."""
 
 
-def _on_sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
-    raise Terminated()
+def _on_signal(signum, frame):  # pragma: no cover - exercised in subprocess tests
+    # kill the worker processes first: a pool shut down with wait=True (in any library code
+    # between here and main) then returns at once instead of finishing the running tasks
+    from halide_ionics.parallel import kill_children
+
+    kill_children()
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt()
 
 
 _FORK_HOOK = []
@@ -89,10 +96,13 @@ def _install_process_guards():
     if not _FORK_HOOK and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_child_after_fork)
         _FORK_HOOK.append(True)
-    try:
-        return signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (e.g. called from a worker thread)
-        return None
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, _on_signal)
+        except ValueError:  # not the main thread (e.g. called from a worker thread)
+            pass
+    return previous
 
 
 def _fail(command: str, message: str, status: int) -> int:
@@ -155,8 +165,8 @@ def main(argv=None) -> int:
         kill_children()
         return _fail(cmd, f"I/O error: {describe_os_error(exc)}", 1)
     finally:
-        if previous is not None:
+        for sig, handler in previous.items():
             try:
-                signal.signal(signal.SIGTERM, previous)
-            except ValueError:  # pragma: no cover
+                signal.signal(sig, handler)
+            except (ValueError, TypeError):  # pragma: no cover
                 pass
