@@ -75,8 +75,8 @@ def add_arguments(parser) -> None:
     e.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
-def _check_common(args) -> None:
-    check_int_range("--cells", args.cells, 1, MAX_CELLS, "3 cells^3 halide sites per replica in memory")
+def _check_common(args, min_cells: int = 1) -> None:
+    check_int_range("--cells", args.cells, min_cells, MAX_CELLS, "3 cells^3 halide sites per replica in memory")
     check_int_range("--replicas", args.replicas, 2, MAX_REPLICAS, "one KMC run each; >= 2 for a standard error")
     check_seed("--seed", args.seed)
     check_int_range("--workers", args.workers, 1, MAX_WORKERS)
@@ -93,8 +93,7 @@ def _run_electrode(args) -> int:
     from halide_ionics.kmc import RateModel, electrode_rates
     from halide_ionics.parallel import process_pool
 
-    _check_common(args)
-    check_int_range("--cells", args.cells, 3, MAX_CELLS, "periodic electrode box; 3 cells^3 sites in memory")
+    _check_common(args, min_cells=3)  # a periodic electrode box needs >= 3 cells per side
     check_int_range("--events-per-replica", args.events_per_replica, 1, MAX_EVENTS, "run time")
     check_range("--vacancy-fraction", args.vacancy_fraction, 0.0, 0.5, lo_open=True,
                 why="sets the vacancy chemical potential; 0 means no vacancies")
