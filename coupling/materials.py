@@ -77,9 +77,9 @@ class Material:
         if self.vacancy_level_reading not in VACANCY_LEVEL_READINGS:
             raise InputError("vacancy_level_reading", self.vacancy_level_reading,
                              f"must be one of {', '.join(VACANCY_LEVEL_READINGS)}")
-        if not self.vacancy_fraction_br < 1e-2:
+        if not self.vacancy_fraction_br < 0.05:
             raise InputError("vacancy_level_paper", self.vacancy_level_paper,
-                             "gives a vacancy site fraction >= 1e-2, outside the dilute regime of the KMC inputs")
+                             "gives a vacancy site fraction >= 0.05, outside the dilute regime of the KMC inputs")
 
     # ------------------------------------------------------------------ derived quantities
     @property
