@@ -35,7 +35,7 @@ from .sweep import Task, content_hash, default_cache_dir, run_sweep
 
 log = logging.getLogger(__name__)
 
-TABLE_SCHEMA = 1
+TABLE_SCHEMA = 2  # 2: f is the per-ion MSD ladder estimator (was the 8-jump cosine window)
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,8 @@ def onsager_task(seed, x_cl: float, material: dict, cells: int, replicas: int, h
                                _seed_int(seed), rate_model=kmc_rate_model(m),
                                equilibration_hops=equilibration_hops, lattice_constant_A=m.lattice_constant_A)
     w = kmc_rate_model(m).hop_rate_Hz(0)
-    return {"l_Hz": res.l * w, "l_se_Hz": res.l_se * w, "f": np.asarray(res.f_window),
-            "f_se": np.asarray(res.f_window_se), "hops": res.hops, "wall_seconds": res.wall_seconds}
+    return {"l_Hz": res.l * w, "l_se_Hz": res.l_se * w, "f": np.asarray(res.f),
+            "f_se": np.asarray(res.f_se), "hops": res.hops, "wall_seconds": res.wall_seconds}
 
 
 def electrode_task(seed, x_cl: float, overpotential_V: float, material: dict, cells: int, replicas: int,
