@@ -543,6 +543,10 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
         return _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
                            periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
+    if allow_fast and nel == 0 and iscal[0] > 1:
+        return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
+                          d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr,
+                          vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
     while iscal[1] < step_target:
         cap = iscal[6]
         if iscal[0] >= cap and nel > 0:
@@ -715,3 +719,219 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
             _refresh_near(x, -1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
                           el_p, afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
     return 0
+
+
+# ---- many-vacancy fast path (no electrodes) ----------------------------------------------------
+@njit(cache=True)
+def _hop_rates_into(q, v, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrates):
+    """``vrates[q]`` of the vacancy on v (no electrode on v; bitwise :func:`_vac_rates`): the
+    clean-hop factor comes from ``hopt`` (the same product ``ba·bv``), unsigned indices after the
+    sign checks. Returns the sum of the rates."""
+    vu = np.uint64(v)
+    nv = np.uint64(ncl[vu])
+    iv = ivb[nv, np.uint64(nion[vu])]
+    clean_v = nion[vu] == zval[vu]
+    tot = 0.0
+    qu = np.uint64(q)
+    for k in range(z):
+        r = 0.0
+        i = nb[vu, k]
+        if i >= 0:
+            iu = np.uint64(i)
+            s = occ[iu]
+            if s != VAC:
+                m = nion[iu] + 1
+                r = hopt[np.uint64(s), np.uint64(ncl[iu]), nv, np.uint64(m)] * iv * vfac[vu, k]
+                if not (clean_v and m == zval[iu]):
+                    r *= _hop_other_factor(i, v, np.int64(s), nb, occ, ncl, nion, bv, ivb)
+        vrates[qu, k] = r
+        tot += r
+    vrates[qu, z] = 0.0
+    vrates[qu, z + 1] = 0.0
+    return tot
+
+
+@njit(cache=True)
+def _refresh_hop(i, v, stamp, nleaf, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, site_vac, vrates, tree,
+                 vstamp, d2s, d2i):
+    """:func:`_refresh_near` of an ion hop i -> v without electrodes (same vacancies recomputed,
+    same stamps, same leaves written)."""
+    for side in range(2):
+        base = i if side == 0 else v
+        for j in range(z + 1):
+            if j == 0:
+                c = base
+            else:
+                c = nb[base, j - 1]
+                if c < 0 or occ[np.uint64(c)] != VAC:
+                    continue
+            cu = np.uint64(c)
+            for p in range(d2s[cu], d2s[cu + np.uint64(1)]):
+                y = np.uint64(d2i[np.uint64(p)])
+                if occ[y] == VAC:
+                    q = np.uint64(site_vac[y])
+                    if vstamp[q] != stamp:
+                        vstamp[q] = stamp
+                        tot = _hop_rates_into(q, y, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrates)
+                        if tot != tree[nleaf + q]:
+                            _tree_set(tree, nleaf, q, tot)
+
+
+@njit(cache=True)
+def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, d2s,
+               d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+               ion_id, ion_R, ion_nj, ring, ion_W, corr):
+    """Dispatch to :func:`_multi_loop` with the coordination as a compile-time constant."""
+    z = nb.shape[1]
+    if z == 8:
+        return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
+                           d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
+                           varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
+    if z == 6:
+        return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
+                           d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
+                           varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
+    if z == 12:
+        return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
+                           d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
+                           varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
+    return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
+                       d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
+                       varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
+
+
+@njit(cache=True)
+def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, d2s,
+                d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
+    """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
+    numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
+    bitwise), with the scalar state in locals, the clean-hop factor from ``hopt``, the
+    coordination a compile-time constant and unsigned indices after the sign checks."""
+    s0 = rng[0]
+    s1 = rng[1]
+    s2 = rng[2]
+    s3 = rng[3]
+    t = fscal[0]
+    pend = fscal[1]
+    steps = iscal[1]
+    hops = iscal[4]
+    stamp = iscal[3]
+    nleaf = iscal[5]
+    code = 0
+    while steps < step_target:
+        if pend < 0.0:
+            total = tree[1]
+            if not (total > 0.0):
+                code = 4
+                break
+            if clock_mean:
+                dt = 1.0 / total
+            else:
+                e, s0, s1, s2, s3 = _exp_variate(s0, s1, s2, s3)
+                dt = e / total
+            pend = t + dt
+        if pend > t_max:
+            t = t_max
+            code = 1
+            break
+        t = pend
+        pend = -1.0
+        u, s0, s1, s2, s3 = _xoshiro64(s0, s1, s2, s3)
+        r = ((u >> _U11) * _INV53) * tree[1]
+        n = 1
+        while n < nleaf:
+            left = tree[2 * n]
+            if r < left or tree[2 * n + 1] <= 0.0:
+                n = 2 * n
+            else:
+                r -= left
+                n = 2 * n + 1
+        q = n - nleaf
+        steps += 1
+        qu = np.uint64(q)
+        v = vac_site[qu]
+        vu = np.uint64(v)
+        kk = -1
+        last = -1
+        cum = 0.0
+        for k in range(z):
+            w = vrates[qu, k]
+            if w > 0.0:
+                last = k
+                cum += w
+                if r < cum:
+                    kk = k
+                    break
+        if kk < 0:
+            kk = last
+        kku = np.uint64(kk)
+        i = nb[vu, kku]
+        iu = np.uint64(i)
+        sp = occ[iu]
+        c = np.int64(sp)
+        occ[vu] = sp
+        occ[iu] = VAC
+        site_vac[vu] = -1
+        site_vac[iu] = q
+        vac_site[qu] = i
+        vres[vu] += t - varr[qu]
+        varr[qu] = t
+        for k in range(z):
+            y = nb[iu, k]
+            if y >= 0:
+                yu = np.uint64(y)
+                nion[yu] -= 1
+                ncl[yu] -= c
+            y = nb[vu, k]
+            if y >= 0:
+                yu = np.uint64(y)
+                nion[yu] += 1
+                ncl[yu] += c
+        dx = -np.int64(jv[vu, kku, 0])
+        dy = -np.int64(jv[vu, kku, 1])
+        dz = -np.int64(jv[vu, kku, 2])
+        cu = np.uint64(c)
+        dR[cu, 0] += dx
+        dR[cu, 1] += dy
+        dR[cu, 2] += dz
+        hops += 1
+        if track:
+            idn = ion_id[iu]
+            ion_id[vu] = idn
+            ion_id[iu] = -1
+            ion_R[idn, 0] += dx
+            ion_R[idn, 1] += dy
+            ion_R[idn, 2] += dz
+            dd = dx * dx + dy * dy + dz * dz
+            corr[c, 0] += dd + 2 * (dx * ion_W[idn, 0] + dy * ion_W[idn, 1] + dz * ion_W[idn, 2])
+            corr[c, 1] += dd
+            nj = ion_nj[idn]
+            slot = nj % window
+            if nj >= window:
+                ion_W[idn, 0] -= ring[idn, slot, 0]
+                ion_W[idn, 1] -= ring[idn, slot, 1]
+                ion_W[idn, 2] -= ring[idn, slot, 2]
+            ring[idn, slot, 0] = dx
+            ring[idn, slot, 1] = dy
+            ring[idn, slot, 2] = dz
+            ion_W[idn, 0] += dx
+            ion_W[idn, 1] += dy
+            ion_W[idn, 2] += dz
+            ion_nj[idn] = nj + 1
+        tot = _hop_rates_into(q, i, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrates)
+        _tree_set(tree, nleaf, q, tot)
+        vstamp[qu] = stamp + 1
+        stamp += 1
+        _refresh_hop(i, v, stamp, nleaf, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, site_vac, vrates,
+                     tree, vstamp, d2s, d2i)
+    rng[0] = s0
+    rng[1] = s1
+    rng[2] = s2
+    rng[3] = s3
+    fscal[0] = t
+    fscal[1] = pend
+    iscal[1] = steps
+    iscal[3] = stamp
+    iscal[4] = hops
+    return code
