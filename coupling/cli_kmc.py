@@ -65,6 +65,9 @@ def add_arguments(parser) -> None:
     e.add_argument("--seed", type=int, default=0, help="non-negative integer seed (default 0)")
     e.add_argument("--workers", type=int, default=1, help="worker processes (default 1: serial)")
     e.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    from .junction import add_cli_arguments
+
+    add_cli_arguments(sub)
 
 
 def _run_electrode(args) -> int:
@@ -105,8 +108,12 @@ def run(args) -> int:
 
     if args.kmc_command == "electrode":
         return _run_electrode(args)
+    if args.kmc_command == "junction":
+        from .junction import run_cli
+
+        return run_cli(args)
     if args.kmc_command != "onsager":
-        raise InputError("action", args.kmc_command, "must be 'onsager' or 'electrode'")
+        raise InputError("action", args.kmc_command, "must be 'onsager', 'electrode' or 'junction'")
     if args.workers < 1:
         raise InputError("workers", args.workers, "must be a positive integer")
     kw = dict(lattice=args.lattice, cells=args.cells, x_cl=args.x_cl, rate_ratio=args.rate_ratio,
