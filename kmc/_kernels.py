@@ -722,15 +722,37 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 
 
 # ---- many-vacancy fast path (no electrodes) ----------------------------------------------------
+# With many vacancies each event happens at a random vacancy whose neighbourhood is cold in the
+# cache; the loop therefore keeps occ, ncl, nion and zval of every site packed in one int8 row
+# ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four), built on
+# entry and written back to the state arrays on exit.
 @njit(cache=True)
-def _hop_rates_into(q, v, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrates):
-    """``vrates[q]`` of the vacancy on v (no electrode on v; bitwise :func:`_vac_rates`): the
-    clean-hop factor comes from ``hopt`` (the same product ``ba·bv``), unsigned indices after the
-    sign checks. Returns the sum of the rates."""
+def _other_factor_p(i, v, c, nb, pk, bv, ivb):
+    """:func:`_hop_other_factor` on the packed site table (same factors, same order)."""
+    f = 1.0
+    z = nb.shape[1]
+    for k in range(z):
+        a = nb[i, k]
+        if a >= 0 and a != v and pk[a, 0] == VAC:
+            if not _is_neighbor(nb, v, a):
+                f *= bv[pk[a, 1] - c, pk[a, 2] - 1] * ivb[pk[a, 1], pk[a, 2]]
+    for k in range(z):
+        a = nb[v, k]
+        if a >= 0 and a != i and pk[a, 0] == VAC:
+            if not _is_neighbor(nb, i, a):
+                f *= bv[pk[a, 1] + c, pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
+    return f
+
+
+@njit(cache=True)
+def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates):
+    """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
+    clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
+    the sum of the rates."""
     vu = np.uint64(v)
-    nv = np.uint64(ncl[vu])
-    iv = ivb[nv, np.uint64(nion[vu])]
-    clean_v = nion[vu] == zval[vu]
+    nv = np.uint64(pk[vu, 1])
+    iv = ivb[nv, np.uint64(pk[vu, 2])]
+    clean_v = pk[vu, 2] == pk[vu, 3]
     tot = 0.0
     qu = np.uint64(q)
     for k in range(z):
@@ -738,12 +760,12 @@ def _hop_rates_into(q, v, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrat
         i = nb[vu, k]
         if i >= 0:
             iu = np.uint64(i)
-            s = occ[iu]
+            s = pk[iu, 0]
             if s != VAC:
-                m = nion[iu] + 1
-                r = hopt[np.uint64(s), np.uint64(ncl[iu]), nv, np.uint64(m)] * iv * vfac[vu, k]
-                if not (clean_v and m == zval[iu]):
-                    r *= _hop_other_factor(i, v, np.int64(s), nb, occ, ncl, nion, bv, ivb)
+                m = np.int64(pk[iu, 2]) + 1
+                r = hopt[np.uint64(s), np.uint64(pk[iu, 1]), nv, np.uint64(m)] * iv * vfac[vu, k]
+                if not (clean_v and m == pk[iu, 3]):
+                    r *= _other_factor_p(i, v, np.int64(s), nb, pk, bv, ivb)
         vrates[qu, k] = r
         tot += r
     vrates[qu, z] = 0.0
@@ -752,8 +774,7 @@ def _hop_rates_into(q, v, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrat
 
 
 @njit(cache=True)
-def _refresh_hop(i, v, stamp, nleaf, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, site_vac, vrates, tree,
-                 vstamp, d2s, d2i):
+def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp, d2s, d2i):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes (same vacancies recomputed,
     same stamps, same leaves written)."""
     for side in range(2):
@@ -763,16 +784,16 @@ def _refresh_hop(i, v, stamp, nleaf, z, nb, zval, occ, ncl, nion, hopt, bv, ivb,
                 c = base
             else:
                 c = nb[base, j - 1]
-                if c < 0 or occ[np.uint64(c)] != VAC:
+                if c < 0 or pk[np.uint64(c), 0] != VAC:
                     continue
             cu = np.uint64(c)
             for p in range(d2s[cu], d2s[cu + np.uint64(1)]):
                 y = np.uint64(d2i[np.uint64(p)])
-                if occ[y] == VAC:
+                if pk[y, 0] == VAC:
                     q = np.uint64(site_vac[y])
                     if vstamp[q] != stamp:
                         vstamp[q] = stamp
-                        tot = _hop_rates_into(q, y, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrates)
+                        tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates)
                         if tot != tree[nleaf + q]:
                             _tree_set(tree, nleaf, q, tot)
 
@@ -781,33 +802,47 @@ def _refresh_hop(i, v, stamp, nleaf, z, nb, zval, occ, ncl, nion, hopt, bv, ivb,
 def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, d2s,
                d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                ion_id, ion_R, ion_nj, ring, ion_W, corr):
-    """Dispatch to :func:`_multi_loop` with the coordination as a compile-time constant."""
+    """Pack the site table, run :func:`_multi_loop` (coordination as a compile-time constant for
+    z = 6, 8, 12) and write occ/ncl/nion back."""
+    n = occ.shape[0]
+    pk = np.empty((n, 4), dtype=np.int8)
+    for x in range(n):
+        pk[x, 0] = occ[x]
+        pk[x, 1] = ncl[x]
+        pk[x, 2] = nion[x]
+        pk[x, 3] = zval[x]
     z = nb.shape[1]
     if z == 8:
-        return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
-                           d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
-                           varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
-    if z == 6:
-        return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
-                           d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
-                           varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
-    if z == 12:
-        return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
-                           d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
-                           varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
-    return _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
-                       d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
-                       varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
+    elif z == 6:
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
+    elif z == 12:
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
+    else:
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
+    for x in range(n):
+        occ[x] = pk[x, 0]
+        ncl[x] = pk[x, 1]
+        nion[x] = pk[x, 2]
+    return code
 
 
 @njit(cache=True)
-def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, d2s,
-                d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, d2s,
+                d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                 ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
-    bitwise), with the scalar state in locals, the clean-hop factor from ``hopt``, the
-    coordination a compile-time constant and unsigned indices after the sign checks."""
+    bitwise), with the scalar state in locals, the packed site table, the clean-hop factor from
+    ``hopt``, and unsigned indices after the sign checks."""
     s0 = rng[0]
     s1 = rng[1]
     s2 = rng[2]
@@ -868,10 +903,11 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         kku = np.uint64(kk)
         i = nb[vu, kku]
         iu = np.uint64(i)
-        sp = occ[iu]
+        sp = pk[iu, 0]
         c = np.int64(sp)
-        occ[vu] = sp
-        occ[iu] = VAC
+        c8 = np.int8(sp)
+        pk[vu, 0] = sp
+        pk[iu, 0] = VAC
         site_vac[vu] = -1
         site_vac[iu] = q
         vac_site[qu] = i
@@ -881,13 +917,13 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             y = nb[iu, k]
             if y >= 0:
                 yu = np.uint64(y)
-                nion[yu] -= 1
-                ncl[yu] -= c
+                pk[yu, 2] -= 1
+                pk[yu, 1] -= c8
             y = nb[vu, k]
             if y >= 0:
                 yu = np.uint64(y)
-                nion[yu] += 1
-                ncl[yu] += c
+                pk[yu, 2] += 1
+                pk[yu, 1] += c8
         dx = -np.int64(jv[vu, kku, 0])
         dy = -np.int64(jv[vu, kku, 1])
         dz = -np.int64(jv[vu, kku, 2])
@@ -919,12 +955,12 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             ion_W[idn, 1] += dy
             ion_W[idn, 2] += dz
             ion_nj[idn] = nj + 1
-        tot = _hop_rates_into(q, i, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, vrates)
+        tot = _hop_rates_p(q, i, z, nb, pk, hopt, bv, ivb, vfac, vrates)
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
-        _refresh_hop(i, v, stamp, nleaf, z, nb, zval, occ, ncl, nion, hopt, bv, ivb, vfac, site_vac, vrates,
-                     tree, vstamp, d2s, d2i)
+        _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
+                       d2s, d2i)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2
