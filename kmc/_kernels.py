@@ -790,7 +790,7 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
             for p in range(d2s[cu], d2s[cu + np.uint64(1)]):
                 y = np.uint64(d2i[np.uint64(p)])
                 if pk[y, 0] == VAC:
-                    q = np.uint64(site_vac[y])
+                    q = np.int64(site_vac[y])  # signed: nleaf + q must stay an integer without numba
                     if vstamp[q] != stamp:
                         vstamp[q] = stamp
                         tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates)

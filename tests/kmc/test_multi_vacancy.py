@@ -44,3 +44,45 @@ def test_many_vacancy_fast_path_equals_general_loop(lattice, cells, periodic_z, 
             assert np.array_equal(ref._s["vrates"][:nv][ref_order], sims[0]._s["vrates"][:nv][order])
             assert np.array_equal(ref._s["nion"], sims[0]._s["nion"])
             assert np.array_equal(ref._s["ncl"], sims[0]._s["ncl"])
+
+
+_NOJIT = """
+import json, sys
+sys.path.insert(0, {repo!r})
+from tests.kmc.test_multi_vacancy import small_multi
+from tests.kmc.test_engine import state_digest
+sim = small_multi()
+sim.run(hops=300)
+print(json.dumps({{"digest": state_digest(sim), "steps": sim.steps}}))
+"""
+
+
+def small_multi():
+    g = build_lattice("perovskite-x", (3, 3, 4), 5.8, False)
+    rng = np.random.default_rng(8)
+    occ = (rng.random(g.n_sites) < 0.4).astype(np.int8)
+    occ[rng.choice(g.n_sites, 6, replace=False)] = VAC
+    occ[:2] = VAC
+    model = RateModel(temperature_K=400, barrier_cl_eV=0.5, barrier_shift_br_eV=0.02, vacancy_formation_cl_eV=1.4,
+                      field_V_per_A=0.01)
+    return Simulation(g, occ, model, 3, site_potentials_V=0.02 * rng.standard_normal(g.n_sites), track_ions=True)
+
+
+def test_many_vacancy_fast_path_without_numba():
+    """NUMBA_DISABLE_JIT=1 runs the same Python code: same trajectory (no index type traps)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", _NOJIT.format(repo=str(repo))], env=env, cwd=repo,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    sim = small_multi()
+    assert sim.n_vacancies > 2
+    sim.run(hops=300)
+    assert res == {"digest": state_digest(sim), "steps": 300}
