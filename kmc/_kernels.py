@@ -727,34 +727,23 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four), built on
 # entry and written back to the state arrays on exit.
 @njit(cache=True)
-def _other_factor_p(i, v, c, nb, pk, bv, ivb):
-    """:func:`_hop_other_factor` on the packed site table (same factors, same order)."""
-    f = 1.0
-    z = nb.shape[1]
-    for k in range(z):
-        a = nb[i, k]
-        if a >= 0 and a != v and pk[a, 0] == VAC:
-            if not _is_neighbor(nb, v, a):
-                f *= bv[pk[a, 1] - c, pk[a, 2] - 1] * ivb[pk[a, 1], pk[a, 2]]
-    for k in range(z):
-        a = nb[v, k]
-        if a >= 0 and a != i and pk[a, 0] == VAC:
-            if not _is_neighbor(nb, i, a):
-                f *= bv[pk[a, 1] + c, pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
-    return f
-
-
-@njit(cache=True)
-def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates):
+def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
-    the sum of the rates."""
+    the sum of the rates.
+
+    The factor of the other vacancies (:func:`_hop_other_factor`, same products in the same
+    order) is assembled from v's vacant neighbours, listed once with their factors for both
+    species (``scr``/``fsc``), and a mark of v's neighbours (``mark[site] == mark[-1]``)
+    instead of a neighbour search per candidate."""
     vu = np.uint64(v)
     nv = np.uint64(pk[vu, 1])
     iv = ivb[nv, np.uint64(pk[vu, 2])]
     clean_v = pk[vu, 2] == pk[vu, 3]
     tot = 0.0
     qu = np.uint64(q)
+    nva = -1  # v's vacant neighbours not listed yet
+    ms = np.int64(0)
     for k in range(z):
         r = 0.0
         i = nb[vu, k]
@@ -765,7 +754,30 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates):
                 m = np.int64(pk[iu, 2]) + 1
                 r = hopt[np.uint64(s), np.uint64(pk[iu, 1]), nv, np.uint64(m)] * iv * vfac[vu, k]
                 if not (clean_v and m == pk[iu, 3]):
-                    r *= _other_factor_p(i, v, np.int64(s), nb, pk, bv, ivb)
+                    c = np.int64(s)
+                    if nva < 0:
+                        ms = mark[-1] + 1
+                        mark[-1] = ms
+                        nva = 0
+                        for k2 in range(z):
+                            a = nb[vu, k2]
+                            if a >= 0:
+                                mark[a] = ms
+                                if pk[a, 0] == VAC:
+                                    scr[nva] = a
+                                    fsc[nva, 0] = bv[pk[a, 1], pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
+                                    fsc[nva, 1] = bv[pk[a, 1] + 1, pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
+                                    nva += 1
+                    f = 1.0
+                    for k2 in range(z):
+                        a = nb[iu, k2]
+                        if a >= 0 and a != v and pk[a, 0] == VAC and mark[a] != ms:
+                            f *= bv[pk[a, 1] - c, pk[a, 2] - 1] * ivb[pk[a, 1], pk[a, 2]]
+                    for t in range(nva):
+                        a = scr[t]
+                        if a != i and not _is_neighbor(nb, i, a):
+                            f *= fsc[t, c]
+                    r *= f
         vrates[qu, k] = r
         tot += r
     vrates[qu, z] = 0.0
@@ -774,7 +786,8 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates):
 
 
 @njit(cache=True)
-def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp, d2s, d2i):
+def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp, d2s, d2i,
+                   scr, fsc, mark):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes (same vacancies recomputed,
     same stamps, same leaves written)."""
     for side in range(2):
@@ -793,7 +806,7 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                     q = np.int64(site_vac[y])  # signed: nleaf + q must stay an integer without numba
                     if vstamp[q] != stamp:
                         vstamp[q] = stamp
-                        tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates)
+                        tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
                         if tot != tree[nleaf + q]:
                             _tree_set(tree, nleaf, q, tot)
 
@@ -812,21 +825,24 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
         pk[x, 2] = nion[x]
         pk[x, 3] = zval[x]
     z = nb.shape[1]
+    scr = np.empty(z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours,
+    fsc = np.empty((z, 2))  # their factors for Br/Cl movers, and the neighbour marks
+    mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
     if z == 8:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
     elif z == 6:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
     elif z == 12:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
     else:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
         occ[x] = pk[x, 0]
@@ -837,7 +853,7 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 
 @njit(cache=True)
 def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, d2s,
-                d2i, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                 ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
@@ -955,12 +971,12 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             ion_W[idn, 1] += dy
             ion_W[idn, 2] += dz
             ion_nj[idn] = nj + 1
-        tot = _hop_rates_p(q, i, z, nb, pk, hopt, bv, ivb, vfac, vrates)
+        tot = _hop_rates_p(q, i, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
         _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
-                       d2s, d2i)
+                       d2s, d2i, scr, fsc, mark)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2
