@@ -64,8 +64,8 @@ from halide_ionics.errors import InputError, check_positive, check_positive_int
 
 log = logging.getLogger(__name__)
 
-EPS0_F_PER_M = 8.8541878128e-12
-E_CHARGE_C = 1.602176634e-19
+from halide_ionics.constants import E_CHARGE_C, EPS0_F_PER_M  # noqa: E402  (one source)
+
 FRONT_LEVEL = 0.55
 BR, CL, VAC = 0, 1, 2
 
@@ -814,12 +814,12 @@ def run_consistency(cfg: ConsistencyConfig, out_dir=None, *, workers: int = 1, c
     workers = check_positive_int("workers", workers)
     t_start = time.perf_counter()
     timings = {}
-    ex = None
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    import contextlib
 
-        ex = ProcessPoolExecutor(max_workers=workers)
-    try:
+    from halide_ionics.parallel import cap_workers, pool_scope
+
+    workers = cap_workers(workers, cfg.replicas, "replicas")
+    with (pool_scope(workers) if workers > 1 else contextlib.nullcontext(None)) as ex:
         t0 = time.perf_counter()
         table = coefficient_table(cfg, workers=workers, cache_dir=cache_dir, executor=ex)
         tables = continuum_tables(table, cfg)
@@ -854,9 +854,6 @@ def run_consistency(cfg: ConsistencyConfig, out_dir=None, *, workers: int = 1, c
             sens["cross_section_forward"] = dict(compare_kmc(cfg, kmc["forward"], k),
                                                  cross_section_cells=[cfg.cross_section_cells, wide.cross_section_cells])
         timings["kmc_sensitivity_s"] = time.perf_counter() - t0
-    finally:
-        if ex is not None:
-            ex.shutdown()
     t0 = time.perf_counter()
     cont["equilibrium"] = run_continuum(cfg, tables, sources=False, bias_V=Veq, times_s=cont_eq_times)
     cont["forward"] = run_continuum(cfg, tables, sources=True, bias_V=V, times_s=tr)
@@ -884,6 +881,8 @@ def run_consistency(cfg: ConsistencyConfig, out_dir=None, *, workers: int = 1, c
         "timings_s": timings,
         "provenance": provenance(config=cfg.to_dict(), seed=cfg.seed, workers=workers, sensitivity=sensitivity),
     }
+    from halide_ionics.io import json_safe
+
     summary = json_safe(summary)
     if out_dir is not None:
         out = Path(out_dir)
@@ -893,23 +892,6 @@ def run_consistency(cfg: ConsistencyConfig, out_dir=None, *, workers: int = 1, c
         write_json_atomic(out / "consistency.json", summary)
     log.info("consistency: pass=%s in %.1f s", summary["pass"], timings["total_s"])
     return summary
-
-
-def json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 # ----------------------------------------------------------------------------- figures
