@@ -115,6 +115,41 @@ class Material:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def at_temperature(self, T_K: float, vacancy_population: str = "fixed") -> "Material":
+        """This material at another temperature, hop barriers held fixed (studies of temperature).
+
+        Hop rates follow w = ν e^{−E_a/kT} with this material's Br and Cl barriers (evaluated at its
+        own temperature), so w_Cl/w_Br = e^{−(E_Cl − E_Br)/kT}. The vacancy population is a named
+        choice: ``"fixed"`` (extrinsic: x_V(Br) as here at every T) or ``"thermal"`` (intrinsic:
+        x_V(Br) scaled by e^{−E_f,Br (1/kT − 1/kT_ref)}, E_f,Br = ``vacancy_formation_br_eV``, the
+        single-vacancy form — the same e^{−E_f/kT} law whose composition dependence the KMC's
+        x_V^eq(c) uses; a Schottky-pair form would halve the exponent and break that consistency).
+        The mobility is re-derived so that ``w_br_Hz`` and the barriers come out as stated.
+        ``T_K`` must lie in (0, 361) K: CsPbBr3 changes phase at 361 K.
+
+        Relies on: ``temperature_K``, ``vacancy_fraction_br``, ``ionic_mobility_cm2_per_Vs``,
+        ``rate_ratio_cl_br``, ``attempt_frequency_Hz``, ``vacancy_formation_br_eV`` and the
+        properties ``kT_eV``, ``barrier_br_eV``, ``barrier_cl_eV``, ``coordination``,
+        ``jump_distance_m`` (checked on exit: the barriers must be unchanged).
+        """
+        if isinstance(T_K, bool) or not isinstance(T_K, (int, float)) or not (0.0 < T_K < 361.0):
+            raise InputError("temperature_K", T_K, "must lie in (0, 361) K (CsPbBr3 changes phase at 361 K)")
+        if vacancy_population not in ("fixed", "thermal"):
+            raise InputError("vacancy_population", vacancy_population, "must be 'fixed' or 'thermal'")
+        e_br, e_cl = self.barrier_br_eV, self.barrier_cl_eV
+        kT = K_B_EV * float(T_K)
+        x_v = self.vacancy_fraction_br
+        if vacancy_population == "thermal":
+            x_v = x_v * math.exp(-self.vacancy_formation_br_eV * (1.0 / kT - 1.0 / self.kT_eV))
+        w_br = self.attempt_frequency_Hz * math.exp(-e_br / kT)
+        mu_m2 = x_v * self.coordination * self.jump_distance_m**2 * w_br / (6.0 * kT)
+        m = replace(self, name=f"{self.name.rsplit(', ', 1)[0]}, {float(T_K):g} K ({vacancy_population} vacancies)",
+                    temperature_K=float(T_K), vacancy_fraction_br=x_v, ionic_mobility_cm2_per_Vs=mu_m2 * 1e4,
+                    rate_ratio_cl_br=math.exp(-(e_cl - e_br) / kT))
+        if abs(m.barrier_br_eV - e_br) > 1e-9 or abs(m.barrier_cl_eV - e_cl) > 1e-9:  # pragma: no cover
+            raise RuntimeError("Material.at_temperature: the barriers changed; the Material fields it relies on moved")
+        return m
+
 
 #: The default parameter set used by ``halide-ionics reproduce``.
 CSPB_BR_CL_298K = Material()
