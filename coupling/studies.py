@@ -154,7 +154,7 @@ def _inputs_at(mode, prep, material: Material, table) -> ContinuumInputs:
 
 # ------------------------------------------------------------------------------ device runs
 def run_variants(inputs: ContinuumInputs, specs, cfg: StudyConfig, cache_dir, executor=None, workers=1,
-                 tag="study", inputs_list=None) -> list:
+                 tag="study", inputs_list=None, hours=None, solver=None, profile_hours=None) -> list:
     """Device results of a list of run specs ``{"field": V/µm, "sources": bool, "overrides": dict|None}``.
 
     Cached by content hash in ``<cache_dir>/devices``; a spec without overrides is the same task as
@@ -165,8 +165,11 @@ def run_variants(inputs: ContinuumInputs, specs, cfg: StudyConfig, cache_dir, ex
     tasks = []
     for i, s in enumerate(specs):
         inp = inputs_list[i] if inputs_list is not None else inputs
-        kw = dict(inputs=inp.to_dict(), field_V_per_um=float(s["field"]), hours=float(cfg.run.hours),
-                  sources=bool(s.get("sources", True)), solver=dict(cfg.run.solver()))
+        kw = dict(inputs=inp.to_dict(), field_V_per_um=float(s["field"]),
+                  hours=float(cfg.run.hours if hours is None else hours), sources=bool(s.get("sources", True)),
+                  solver=dict(cfg.run.solver() if solver is None else solver))
+        if profile_hours is not None:
+            kw["profile_hours"] = tuple(float(h) for h in profile_hours)
         if s.get("overrides"):
             kw["overrides"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s["overrides"].items()}
         tasks.append(Task(key=f"{tag}/{i}", func="halide_ionics.coupling.device_runs:device_task", kwargs=kw))
@@ -642,6 +645,39 @@ def interdiffusion_matano(z_um, c, t_s, c_star):
     return float(-area / (2.0 * t_s * dcdz))
 
 
+#: the interdiffusion runs: front growth over a window of ~this length (µm) on a fine junction mesh
+INTERDIFFUSION_LENGTH_UM = 0.05
+INTERDIFFUSION_SOLVER = {"nodes": 2000, "grading_ratio": 200.0, "rtol": 1e-6}
+
+
+def _xv_abs(xv, m, c):
+    """Absolute x_V^eq(c): the KMC ratio x_V^eq(c)/x_V^eq(0) times the material's x_V(Br)."""
+    return float(np.squeeze(xv(np.array([c])))) * m.vacancy_fraction_br / float(np.squeeze(xv(np.array([0.0]))))
+
+
+def kirkendall_factor(onsager, c_star, c_left=0.001, n=801):
+    """x_V/x_V^eq at composition ``c_star`` of an interdiffusion zone without vacancy sources.
+
+    Without sources the vacancy flux vanishes (x_V ≪ 1), Σ_j (ℓ_Brj + ℓ_Clj) ∂Δμ_j = 0, so the
+    vacancies leave local equilibrium where the fast (Br) and slow (Cl) ions exchange:
+    ∂ ln(x_V/x_V^eq) = [(ℓ_BrCl + ℓ_ClCl)/c − (ℓ_BrBr + ℓ_BrCl)/(1 − c)]/Σℓ ∂c (field term negligible
+    inside a front much narrower than the Debye length). Anchored at equilibrium on the Br side, whose
+    vacancy reservoir (x_V^eq(0)/x_V^eq(0.9) ~ 1e2) dominates.
+    """
+    c = np.linspace(c_left, c_star, n)
+    bb, bc, cc = onsager(c)
+    f = ((bc + cc) / c - (bb + bc) / (1.0 - c)) / (bb + 2.0 * bc + cc)
+    return float(np.exp(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(c))))
+
+
+def kmc_interdiffusion(onsager, xv, m, c_star, c_left=0.001):
+    """(D̃ with the sourceless vacancy level, Kirkendall factor, D̃ at x_V^eq) in m²/s, from KMC fits."""
+    bb, bc, cc = onsager(np.array([c_star]))
+    d_eq = float(interdiffusion_kmc(c_star, _xv_abs(xv, m, c_star), m.lattice_constant_A, bb[0], bc[0], cc[0]))
+    k = kirkendall_factor(onsager, c_star, c_left)
+    return d_eq * k, k, d_eq
+
+
 def study_temperature(ctx):
     """The whole chain at 280–360 K, fixed and thermal vacancy populations."""
     import xarray as xr
@@ -653,55 +689,61 @@ def study_temperature(ctx):
     cfg = ctx.cfg
     Ts = list(cfg.temperatures_K)
     pops = ("fixed", "thermal")
-    prep = ctx.prep  # calibrated constants at the material's own temperature
+    prep = ctx.prep  # calibrated constants at the material's own temperature, held fixed at every T
     c_star = 0.45  # the front level x_Br = 0.55 → c = x_Cl/(x_Br + x_Cl) = 0.45 (x_V ≪ 1)
-    hours = [h for h in (1.0, 2.0, 4.0) if h <= cfg.run.hours]
-    out = {p: {k: [] for k in ("D_bm", "D_bm_se", "D_kmc", "D_kmc_se", "fwd", "x_v_br", "x_v_front_ratio",
-                               "status")} for p in pops}
+    c_left = 0.001  # the Br segment's composition (continuum InitialState default)
+    keys = ("D_bm", "D_bm_se", "D_kmc", "D_kmc_se", "D_kmc_eq", "D_kirk", "K_kmc", "K_device", "fwd", "x_v_br", "window_s",
+            "status")
+    out = {p: {k: [] for k in keys} for p in pops}
     for T in Ts:
         m_fixed = ctx.material.at_temperature(T, "fixed")
+        # one KMC table per temperature, shared by both populations (per-vacancy quantities only)
         table = compute_table(m_fixed, cfg.temperature_coefficients, seed=cfg.run.seed, workers=ctx.workers,
-                              executor=ctx.executor, cache_dir=ctx.cache_dir)  # shared by both populations
+                              executor=ctx.executor, cache_dir=ctx.cache_dir)
         for p in pops:
             m = ctx.material.at_temperature(T, p)
             fits = fit_table(table, m)
             inp = _inputs_at(ctx.mode, prep, m, table)
-            r0, r4 = run_variants(None, [{"field": 0.0, "sources": False}, {"field": 4.0}], cfg, ctx.cache_dir,
-                                  ctx.executor, ctx.workers, f"temperature-{T:g}-{p}", inputs_list=[inp, inp])
-            # continuum estimate: Boltzmann–Matano at the profile times; SE = spread over the times
-            est = []
-            z = np.asarray(r0["z_um"])
-            for h in hours:
-                k = list(r0["profile_hours"]).index(h)
-                cc = r0["x_cl"][k] / (r0["x_br"][k] + r0["x_cl"][k])
-                gap = (z > 3.5) & (z < 6.5)
-                est.append(interdiffusion_matano(z[gap], cc[gap], h * 3600.0, c_star))
-            est = np.asarray(est)
-            D_bm = float(np.mean(est))
-            D_bm_se = float(np.std(est, ddof=1)) if est.size > 1 else float("nan")
-            # KMC estimate: fitted ℓ_ij(c*) and x_V^eq(c*) (absolute level: the population's x_V(Br))
-            rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed, spawn_key=(31, int(T))))
-
-            def xv_abs(xv, c):  # absolute x_V^eq: the KMC ratio x_V^eq(c)/x_V^eq(0) times the population's level
-                return float(np.squeeze(xv(np.array([c])))) * m.vacancy_fraction_br / float(
-                    np.squeeze(xv(np.array([0.0]))))
-
-            def d_of(ons, xv):
-                bb, bc, cc_ = ons(np.array([c_star]))
-                return float(interdiffusion_kmc(c_star, xv_abs(xv, c_star), m.lattice_constant_A, bb[0], bc[0],
-                                                cc_[0]))
-
-            D_kmc = d_of(fits.onsager, fits.x_v_eq)
-            draws = [d_of(sample_onsager(fits.onsager, _reference(m), rng), sample_log_polynomial(fits.x_v_eq, rng))
+            rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed, spawn_key=(31, int(round(T)))))
+            D_kmc, K_kmc, D_eq = kmc_interdiffusion(fits.onsager, fits.x_v_eq, m, c_star, c_left)
+            draws = [kmc_interdiffusion(sample_onsager(fits.onsager, _reference(m), rng),
+                                        sample_log_polynomial(fits.x_v_eq, rng), m, c_star, c_left)[0]
                      for _ in range(cfg.interdiffusion_draws)]
+            # zero-bias, no-source run over a window in which the front grows by ~INTERDIFFUSION_LENGTH_UM
+            # (short against the gap: Boltzmann–Matano needs an unbounded medium), on a fine mesh
+            t_w = float(np.clip((INTERDIFFUSION_LENGTH_UM * 1e-6) ** 2 / D_kmc, 30.0, 200 * 3600.0))
+            ph = (0.0,) + tuple(f * t_w / 3600.0 for f in (0.25, 0.5, 0.75, 1.0))
+            r0 = run_variants(None, [{"field": 0.0, "sources": False}], cfg, ctx.cache_dir, ctx.executor, ctx.workers,
+                              f"temperature-{T:g}-{p}-D", inputs_list=[inp], hours=t_w / 3600.0,
+                              solver=INTERDIFFUSION_SOLVER, profile_hours=ph)[0]
+            r4 = run_variants(None, [{"field": 4.0}], cfg, ctx.cache_dir, ctx.executor, ctx.workers,
+                              f"temperature-{T:g}-{p}-fwd", inputs_list=[inp])[0]
+            est, kdev, xvf = [], [], []
+            z = np.asarray(r0["z_um"])
+            gap = np.abs(z - 5.0) < 1.5
+            if r0["status"] == "ok":
+                for k, h in enumerate(ph[1:], start=1):
+                    cc = r0["x_cl"][k] / (r0["x_br"][k] + r0["x_cl"][k])
+                    est.append(interdiffusion_matano(z[gap], cc[gap], h * 3600.0, c_star))
+                    zs = np.interp(c_star, cc[gap], z[gap])
+                    xvf.append(float(np.interp(zs, z, r0["x_v"][k])))
+                    kdev.append(xvf[-1] / _xv_abs(fits.x_v_eq, m, c_star))
+            est = np.asarray(est) if est else np.full(2, np.nan)
             o = out[p]
-            o["D_bm"].append(D_bm)
-            o["D_bm_se"].append(D_bm_se)
-            o["D_kmc"].append(D_kmc)
-            o["D_kmc_se"].append(float(np.std(draws, ddof=1)))
+            o["D_bm"].append(float(np.mean(est)))
+            o["D_bm_se"].append(float(np.std(est, ddof=1)))
+            # KMC Onsager x Phi at the vacancy level the front actually has (device, averaged over the
+            # Matano times): per-vacancy transport from the KMC, vacancy level from the device
+            k_front = float(np.mean(kdev)) if kdev else float("nan")
+            o["D_kmc"].append(D_eq * k_front)
+            o["D_kmc_se"].append(float(np.std(draws, ddof=1)) / K_kmc * k_front)
+            o["D_kirk"].append(D_kmc)
+            o["D_kmc_eq"].append(D_eq)
+            o["K_kmc"].append(K_kmc)
+            o["K_device"].append(float(np.mean(kdev)) if kdev else float("nan"))
             o["fwd"].append(_mig(r4))
             o["x_v_br"].append(m.vacancy_fraction_br)
-            o["x_v_front_ratio"].append(float(r0["x_v_front"]) / xv_abs(fits.x_v_eq, c_star))
+            o["window_s"].append(t_w)
             o["status"].append(f"{r0['status']}/{r4['status']}")
     pop_res, targets = {}, []
     for p in pops:
@@ -717,13 +759,27 @@ def study_temperature(ctx):
             "interdiffusion_activation_energy_eV_se": ea_bm_se,
             "interdiffusion_activation_energy_kmc_eV": ea_k,
             "interdiffusion_activation_energy_kmc_eV_se": ea_k_se,
-            "interdiffusion_m2_per_s": {"front_growth": q(o["D_bm"], "prediction", "m2/s", se=o["D_bm_se"],
-                                                          method="Boltzmann-Matano at c*=0.45, 1/2/4 h; SE = spread"),
-                                        "kmc_onsager": q(o["D_kmc"], "prediction", "m2/s", se=o["D_kmc_se"],
-                                                         method="x_V^eq z s^2/6 det(l)/(sum l c(1-c)), Phi = 1")},
+            "interdiffusion_m2_per_s": {
+                "front_growth": q(o["D_bm"], "prediction", "m2/s", se=o["D_bm_se"],
+                                  method="Boltzmann-Matano at c*=0.45 of a zero-bias, no-source run at 1/4..4/4 of "
+                                         "its window; SE = spread over the four times"),
+                "kmc_onsager": q(o["D_kmc"], "prediction", "m2/s", se=o["D_kmc_se"],
+                                 method="x_V z s^2/6 det(l)/(sum(l) c(1-c)) x Phi (Phi = 1, ideal Br/Cl mixing) with "
+                                        "l_ij(c*) from the KMC and x_V the front's vacancy level in the same run; "
+                                        "SE from redrawn KMC fits"),
+                "kmc_onsager_kirkendall": q(o["D_kirk"], "prediction", "m2/s",
+                                            note="x_V = x_V^eq(c*) x zero-vacancy-flux (Kirkendall) factor anchored "
+                                                 "on the Br side: all-KMC, valid while the front is much "
+                                                 "narrower than the Debye length"),
+                "kmc_onsager_at_x_v_eq": q(o["D_kmc_eq"], "prediction", "m2/s",
+                                           note="x_V = x_V^eq(c*): misses the sourceless vacancy level")},
+            "activation_energy_kmc_at_x_v_eq_eV": q(arrhenius_fit(Ts, o["D_kmc_eq"], o["D_kmc_se"])[0], "prediction",
+                                                    "eV"),
             "estimates_agree_within_2se": agree,
             "agreement_z": (diff / comb).tolist(),
-            "x_v_front_over_x_v_eq": q(o["x_v_front_ratio"], "prediction", "1"),
+            "vacancy_level_at_front_over_x_v_eq": {"kirkendall_kmc": q(o["K_kmc"], "prediction", "1"),
+                                                   "device": q(o["K_device"], "prediction", "1")},
+            "window_s": q(o["window_s"], "input", "s"),
             "forward_migration_4V_um": q(o["fwd"], "prediction", "um"),
             "x_v_br": q(o["x_v_br"], "input", "1"),
             "run_status": o["status"],
@@ -746,7 +802,9 @@ def study_temperature(ctx):
          for k, u, ln in (("D_bm", "m2/s", "interdiffusion at c*=0.45 from the front growth (Boltzmann-Matano)"),
                           ("D_bm_se", "m2/s", "SE"), ("D_kmc", "m2/s", "interdiffusion from KMC Onsager x Phi"),
                           ("D_kmc_se", "m2/s", "SE"), ("fwd", "um", "forward migration at 4 V/um after 4 h"),
-                          ("x_v_br", "1", "vacancy site fraction of pure CsPbBr3"))},
+                          ("x_v_br", "1", "vacancy site fraction of pure CsPbBr3"),
+                          ("K_kmc", "1", "x_V/x_V^eq at c*: zero-vacancy-flux (Kirkendall) factor from the KMC"),
+                          ("K_device", "1", "x_V/x_V^eq at c* in the device run"))},
         coords={"vacancy_population": ("vacancy_population", list(pops)),
                 "temperature": ("temperature", Ts, {"units": "K"})})
     fig, axs = _fig(10, 3.9, 2)
