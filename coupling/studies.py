@@ -390,18 +390,22 @@ def _variant_study(ctx, sources: bool, param: str, values, unit, long_name, fig_
             idx.append((v, f))
     runs = ctx.runs(specs, "variants")
     mig = np.array([_mig(r) for r in runs]).reshape(len(values), len(fields))
+    times = max((r["times_s"] for r in runs), key=len)
     import xarray as xr
+
+    from .reproduce import _padded
 
     ds = xr.Dataset(
         {"final_migration_length": ((param, "field"), mig, {"units": "um"}),
          "max_x_v": ((param, "field"), np.array([_max_xv(r) for r in runs]).reshape(len(values), len(fields)),
                      {"units": "1"}),
          "migration_length": ((param, "field", "time"),
-                              np.array([np.asarray(r["migration_length_um"], float) for r in runs]).reshape(
-                                  len(values), len(fields), -1), {"units": "um"})},
+                              _padded([r["migration_length_um"] for r in runs], len(times)).reshape(
+                                  len(values), len(fields), -1), {"units": "um"}),
+         "status": ((param, "field"), np.array([str(r["status"]) for r in runs]).reshape(len(values), len(fields)))},
         coords={param: (param, list(values), {"units": unit, "long_name": long_name}),
                 "field": ("field", list(fields), {"units": "V/um"}),
-                "time": ("time", np.asarray(runs[0]["times_s"]), {"units": "s"})},
+                "time": ("time", np.asarray(times), {"units": "s"})},
         attrs={"sources": int(sources)})
     series = [(f"{f:+g} V/µm", mig[:, j], "o-" if f > 0 else "s--") for j, f in enumerate(fields)]
     caption = f"Paper: {paper_claim}"
@@ -830,8 +834,10 @@ def study_temperature(ctx):
     _caption(fig, "Barriers held fixed (w = ν e^(−Ea/kT)); x_V fixed (extrinsic) or thermal (∝ e^(−1.32 eV/kT)). "
                   "The paper works at room temperature only; its x_V ~ 1e-7 and the measured 0.25-0.29 eV "
                   "conduction activation support a fixed (extrinsic) population.")
-    results = {"temperatures_K": Ts, "vacancy_population": pop_res, "supported_population": supported,
-               "calibrated_held_fixed": {k: v for k, v in prep.calibrated.items()}}
+    results = {"temperatures_K": q(Ts, "input", "K"), "vacancy_population": pop_res, "supported_population": supported,
+               "calibrated_held_fixed": {k: dict(v, kind="calibrated", note="fitted at the material's own "
+                                                 "temperature and held fixed at every T")
+                                         for k, v in prep.calibrated.items()}}
     return {"claim": "Temperature: the paper works at 298 K only (no claim); consistency of the chain.",
             "dataset": ds, "results": results, "targets": targets, "figures": {"temperature.png": fig},
             "top": {"temperatures_K": Ts, "vacancy_population": pop_res}}
