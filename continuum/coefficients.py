@@ -333,12 +333,20 @@ class ElectrodeKinetics:
 
     ``S_V = k_c (1 - x_V) - k_a x_V`` (per site per second) on every node inside an electrode
     region, with ``k(c, dV) = k0(c) * (|dV| / 1 V)**voltage_exponent``; ``dV`` is the applied
-    potential difference between the two electrodes and ``c`` the local Cl fraction.  Ions leave
-    (or enter) in proportion to the local composition:
-    ``S_Br = -S_V x_Br/(x_Br + x_Cl)``, ``S_Cl = -S_V x_Cl/(x_Br + x_Cl)``.
+    potential difference between the two electrodes and ``c`` the local Cl fraction.
+
+    Species split: ``S_Br = -phi_Br S_V``, ``S_Cl = -(1 - phi_Br) S_V`` with ``phi_Br`` the
+    ``br_fraction`` table (e.g. the KMC's measured share of Br among the ions exchanged with the
+    electrode) or, when it is None, the local ion composition ``x_Br/(x_Br + x_Cl)``.
+
+    Overpotential: with ``transfer_coefficient`` beta set, creation carries ``exp(beta e eta/kT)``
+    and annihilation ``exp(-(1 - beta) e eta/kT)``, ``eta = psi_electrode - psi(z)`` the potential
+    drop between the electrode and the lattice at the node (zero wherever the contact pins the
+    lattice to the electrode potential, as ``contact_mode="region"`` does); None: no such factor.
 
     ``c`` is a composition grid; ``k_create0_per_s`` and ``k_annihilate0_per_s`` the rates at
-    |dV| = 1 V on it (interpolated in c in log space, constant beyond the grid).
+    |dV| = 1 V on it (interpolated in c in log space, constant beyond the grid); with
+    ``voltage_exponent = 0`` they are the rates themselves at any bias.
     """
 
     c: tuple
@@ -346,6 +354,8 @@ class ElectrodeKinetics:
     k_annihilate0_per_s: tuple
     voltage_exponent: float = 1.0
     source: str = "user table"
+    br_fraction: tuple | None = None
+    transfer_coefficient: float | None = None
 
     def __post_init__(self):
         c = _as_grid("electrode.c", self.c)
@@ -358,6 +368,16 @@ class ElectrodeKinetics:
         object.__setattr__(self, "k_create0_per_s", tuple(kc.tolist()))
         object.__setattr__(self, "k_annihilate0_per_s", tuple(ka.tolist()))
         object.__setattr__(self, "voltage_exponent", float(n))
+        if self.br_fraction is not None:
+            f = _as_values("electrode.br_fraction", self.br_fraction, c.size, nonneg=True)
+            if (f > 1.0).any():
+                raise InputError("electrode.br_fraction", float(f.max()), "must lie in [0, 1]")
+            object.__setattr__(self, "br_fraction", tuple(f.tolist()))
+        b = self.transfer_coefficient
+        if b is not None:
+            if isinstance(b, bool) or not isinstance(b, (int, float)) or not (0.0 <= b <= 1.0):
+                raise InputError("electrode.transfer_coefficient", b, "must be a number in [0, 1] (or absent)")
+            object.__setattr__(self, "transfer_coefficient", float(b))
 
     @classmethod
     def paper_placeholder(cls, gap_um: float = 4.0) -> "ElectrodeKinetics":
@@ -401,10 +421,21 @@ class ElectrodeKinetics:
         f = self.voltage_factor(delta_V)
         return np.exp(lc) * f, np.exp(la) * f
 
+    def br_fraction_at(self, c):
+        """The Br share of the exchanged ions at compositions c (None: the local composition)."""
+        if self.br_fraction is None:
+            return None
+        return np.clip(_pchip(np.asarray(self.c), np.asarray(self.br_fraction))(np.asarray(c, float)), 0.0, 1.0)
+
     def to_dict(self) -> dict:
-        return {"c": list(self.c), "k_create0_per_s": list(self.k_create0_per_s),
-                "k_annihilate0_per_s": list(self.k_annihilate0_per_s),
-                "voltage_exponent": self.voltage_exponent, "source": self.source}
+        d = {"c": list(self.c), "k_create0_per_s": list(self.k_create0_per_s),
+             "k_annihilate0_per_s": list(self.k_annihilate0_per_s),
+             "voltage_exponent": self.voltage_exponent, "source": self.source}
+        if self.br_fraction is not None:
+            d["br_fraction"] = list(self.br_fraction)
+        if self.transfer_coefficient is not None:
+            d["transfer_coefficient"] = self.transfer_coefficient
+        return d
 
 
 @dataclass(frozen=True)
@@ -418,6 +449,7 @@ class Tables:
     g: np.ndarray  # ln x_V^eq
     ln_kc: np.ndarray
     ln_ka: np.ndarray
+    phi_br: np.ndarray  # Br share of the exchanged ions (empty: the local composition)
 
 
 def tabulate(onsager: OnsagerCoefficients, vacancy: VacancyEquilibrium, electrode: ElectrodeKinetics,
@@ -430,4 +462,6 @@ def tabulate(onsager: OnsagerCoefficients, vacancy: VacancyEquilibrium, electrod
     for name, a in zip(("p_br", "p_cl", "q", "ln_xeq", "ln_kc", "ln_ka"), arrs):
         if not np.all(np.isfinite(a)):
             raise InputError("coefficients", name, "tabulation produced non-finite values")
-    return Tables(1.0 / (n - 1), *arrs)
+    phi = electrode.br_fraction_at(c)
+    phi = np.zeros(0) if phi is None else np.ascontiguousarray(phi, dtype=float)
+    return Tables(1.0 / (n - 1), *arrs, phi)

@@ -100,12 +100,50 @@ def _bern_pair(du):
     return B2 + du, -1.0 - dB2, B2, dB2
 
 
+@njit(cache=True, inline="always")
+def _source(y, k, xb, xv, c, rs, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac):
+    """Electrode source at node k: S_V, the Br share ``fr`` of the ions exchanged, and partials.
+
+    ``S_V = k_c e^{beta eta} (1 - x_V) - k_a e^{-(1-beta) eta} x_V`` with ``k = exp(table) * vfac``
+    and ``eta = psiE[k] - psi~`` (the electrode's potential over the lattice's, kT/e units) when
+    ``psiE`` is not empty, else no overpotential factor.  ``S_Br = -fr S_V``, ``S_Cl = -(1 - fr) S_V``
+    with ``fr = t_phi(c)`` (the KMC species split) when ``t_phi`` is not empty, else the local ion
+    composition ``x_Br/(1 - x_V)``.  Returns (S_V, dS_V/dx_Br, dS_V/dx_V, dS_V/dpsi~, fr,
+    dfr/dx_Br, dfr/dx_V).
+    """
+    lkc, lkcp = interp(t_lkc, dc, c)
+    lka, lkap = interp(t_lka, dc, c)
+    kc = math.exp(lkc) * vfac
+    ka = math.exp(lka) * vfac
+    dSP = 0.0
+    if psiE.shape[0] > 0:
+        eta = psiE[k] - y[3 * k + 2]
+        kc *= math.exp(beta * eta)
+        ka *= math.exp(-(1.0 - beta) * eta)
+        dSP = -beta * kc * (1.0 - xv) - (1.0 - beta) * ka * xv
+    SV = kc * (1.0 - xv) - ka * xv
+    dcB = -rs
+    dcV = -xb * rs * rs
+    dSc = kc * lkcp * (1.0 - xv) - ka * lkap * xv
+    dSB = dSc * dcB
+    dSV = -kc - ka + dSc * dcV
+    if t_phi.shape[0] > 0:
+        fr, frp = interp(t_phi, dc, c)
+        dfB = frp * dcB
+        dfV = frp * dcV
+    else:
+        fr = xb * rs
+        dfB = rs
+        dfV = xb * rs * rs
+    return SV, dSB, dSV, dSP, fr, dfB, dfV
+
+
 NW = 20  # workspace columns per node
 
 
 @njit(cache=True)
 def assemble(y, massc, hist, want_jac, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh,
-             dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac):
+             dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     """Residual R(y) (and banded Jacobian into abT if want_jac) of one implicit stage.
 
     Species rows: ``vol*(massc*x - hist) + (F_out - F_in) - srclen*S``; with massc = 0 and
@@ -160,26 +198,22 @@ def assemble(y, massc, hist, want_jac, R, abT, wk, hface, vol, srclen, dirich, p
             _add(abT, 3 * k, 3 * k, vol[k] * massc)
             _add(abT, 3 * k + 1, 3 * k + 1, vol[k] * massc)
         if srclen[k] > 0.0 and vfac > 0.0:
-            lkc, lkcp = interp(t_lkc, dc, c)
-            lka, lkap = interp(t_lka, dc, c)
-            kc = math.exp(lkc) * vfac
-            ka = math.exp(lka) * vfac
-            SV = kc * (1.0 - xv) - ka * xv
-            dSc = kc * lkcp * (1.0 - xv) - ka * lkap * xv
-            dSV_B = dSc * dcB
-            dSV_V = -kc - ka + dSc * dcV
-            fr = xb / s
+            SV, dSV_B, dSV_V, dSV_P, fr, dfB, dfV = _source(y, k, xb, xv, c, 1.0 / s, dc, t_lkc, t_lka, t_phi,
+                                                            psiE, beta, vfac)
             SB = -SV * fr
             L = srclen[k]
             R[3 * k] -= L * SB
             R[3 * k + 1] -= L * SV
             if want_jac:
-                dSB_B = -dSV_B * fr - SV / s
-                dSB_V = -dSV_V * fr - SV * xb / (s * s)
+                dSB_B = -dSV_B * fr - SV * dfB
+                dSB_V = -dSV_V * fr - SV * dfV
                 _add(abT, 3 * k, 3 * k, -L * dSB_B)
                 _add(abT, 3 * k, 3 * k + 1, -L * dSB_V)
                 _add(abT, 3 * k + 1, 3 * k, -L * dSV_B)
                 _add(abT, 3 * k + 1, 3 * k + 1, -L * dSV_V)
+                if dSV_P != 0.0:
+                    _add(abT, 3 * k, 3 * k + 2, L * dSV_P * fr)
+                    _add(abT, 3 * k + 1, 3 * k + 2, -L * dSV_P)
     dLBr = np.zeros(6)
     dLCl = np.zeros(6)
     dlVBr = np.zeros(6)
@@ -374,7 +408,7 @@ def _dflux(dLB, dLC, dPB, dPC, dQ, dGB, dGC, LBr, LCl, Pm, Pm2, Qm, GBr, GCl, lV
 
 @njit(cache=True)
 def assemble_blocks(y, massc, hist, want_jac, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh,
-                    dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac):
+                    dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     """:func:`assemble` with the Jacobian in 3x3 block-tridiagonal form, in one streaming pass.
 
     Same residual and Jacobian entries as the banded :func:`assemble` (to round-off).  ``Dg[k]``
@@ -413,29 +447,18 @@ def assemble_blocks(y, massc, hist, want_jac, R, Dg, Lo, Up, hface, vol, srclen,
             Dg[k, 0, 0] = vol[k] * massc
             Dg[k, 1, 1] = vol[k] * massc
         if src_on and srclen[k] > 0.0:
-            d = t_lkc[ti + 1] - t_lkc[ti]
-            lkc = t_lkc[ti] + tf * d
-            lkcp = d * inv_dc
-            d = t_lka[ti + 1] - t_lka[ti]
-            lka = t_lka[ti] + tf * d
-            lkap = d * inv_dc
-            kc = math.exp(lkc) * vfac
-            ka = math.exp(lka) * vfac
-            SV = kc * (1.0 - xvb) - ka * xvb
-            fr = xbb * rs
+            SV, dSV_B, dSV_V, dSV_P, fr, dfB, dfV = _source(y, k, xbb, xvb, xcb * rs, rs, dc, t_lkc, t_lka, t_phi,
+                                                            psiE, beta, vfac)
             L = srclen[k]
             rB += L * SV * fr
             rV -= L * SV
             if want_jac:
-                dcB = -rs
-                dcV = -xbb * rs * rs
-                dSc = kc * lkcp * (1.0 - xvb) - ka * lkap * xvb
-                dSV_B = dSc * dcB
-                dSV_V = -kc - ka + dSc * dcV
-                Dg[k, 0, 0] += L * (dSV_B * fr + SV * rs)
-                Dg[k, 0, 1] += L * (dSV_V * fr + SV * xbb * rs * rs)
+                Dg[k, 0, 0] += L * (dSV_B * fr + SV * dfB)
+                Dg[k, 0, 1] += L * (dSV_V * fr + SV * dfV)
+                Dg[k, 0, 2] += L * dSV_P * fr
                 Dg[k, 1, 0] -= L * dSV_B
                 Dg[k, 1, 1] -= L * dSV_V
+                Dg[k, 1, 2] -= L * dSV_P
         R[3 * k] = rB
         R[3 * k + 1] = rV
         # Poisson row
@@ -712,7 +735,7 @@ def face_fluxes(y, hface, Kh, dc, t_pbr, t_pcl, t_q, t_g):
 
 
 @njit(cache=True)
-def source_totals(y, srclen, dc, t_lkc, t_lka, vfac):
+def source_totals(y, srclen, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     """Integrated sources (sum over boxes of length x S_i) for Br, Cl, V, in um/s."""
     N = srclen.shape[0]
     tB = 0.0
@@ -724,11 +747,10 @@ def source_totals(y, srclen, dc, t_lkc, t_lka, vfac):
                 xv = y[3 * k + 1]
                 s = 1.0 - xv
                 c = (1.0 - xb - xv) / s
-                lkc, _ = interp(t_lkc, dc, c)
-                lka, _ = interp(t_lka, dc, c)
-                SV = math.exp(lkc) * vfac * (1.0 - xv) - math.exp(lka) * vfac * xv
+                SV, _, _, _, fr, _, _ = _source(y, k, xb, xv, c, 1.0 / s, dc, t_lkc, t_lka, t_phi, psiE, beta,
+                                                vfac)
                 tV += srclen[k] * SV
-                tB -= srclen[k] * SV * xb / s
+                tB -= srclen[k] * SV * fr
     return tB, -tV - tB, tV
 
 
@@ -793,7 +815,7 @@ def band_solve(abT, n, ipiv, b):
 
 
 @njit(cache=True)
-def ledger(y, vol, srclen, dc, t_lkc, t_lka, vfac):
+def ledger(y, vol, srclen, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     """Inventories sum(box * x_i) and integrated sources sum(srclen * S_i), i = Br, Cl, V (um, um/s)."""
     N = vol.shape[0]
     iB = 0.0
@@ -811,7 +833,7 @@ def ledger(y, vol, srclen, dc, t_lkc, t_lka, vfac):
         iC += vol[k] * (1.0 - y[3 * k] - y[3 * k + 1])
     inv[1] = iC
     src = np.zeros(3)
-    tB, tC, tV = source_totals(y, srclen, dc, t_lkc, t_lka, vfac)
+    tB, tC, tV = source_totals(y, srclen, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac)
     src[0] = tB
     src[1] = tC
     src[2] = tV
@@ -821,7 +843,7 @@ def ledger(y, vol, srclen, dc, t_lkc, t_lka, vfac):
 @njit(cache=True)
 def attempt_step(Yh, th, nh, h, ydot0, rtol, atol, xref, psi_atol, newton_tol, maxit, ynew, histv, W, R, abT,
                  ipiv, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g,
-                 t_lkc, t_lka, vfac):
+                 t_lkc, t_lka, t_phi, psiE, beta, vfac):
     """One attempted BDF step from the accepted states Yh[:nh] (oldest first) at times th[:nh].
 
     Order 2 (variable-step BDF2) when three states are available, else backward Euler.  Newton
@@ -874,7 +896,7 @@ def attempt_step(Yh, th, nh, h, ydot0, rtol, atol, xref, psi_atol, newton_tol, m
         its = it + 1
         if it == 0 or need_refactor:
             st = assemble(ynew, massc, histv, True, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2,
-                          Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac)
+                          Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
             if st != 0:
                 return 1, 0.0, its, 0.0
             if band_factor(abT, n, ipiv) != 0:
@@ -882,7 +904,7 @@ def attempt_step(Yh, th, nh, h, ydot0, rtol, atol, xref, psi_atol, newton_tol, m
             fresh = True
         else:
             st = assemble(ynew, massc, histv, False, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2,
-                          Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac)
+                          Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
             if st != 0:
                 return 1, 0.0, its, 0.0
             fresh = False
@@ -1103,7 +1125,7 @@ def _inventory_state(y, vol, out):
 
 @njit(cache=True)
 def start_segment(y0, Q0, t0, tb, h_user, rtol, atol, xref, D, DQ, ist, fst, R, Dg, Lo, Up, hface, vol, srclen,
-                  dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac):
+                  dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     """Initialise the difference arrays at a (re)start: order 1, D[1] = h f(y0) on the species rows.
 
     ``y0`` must carry the consistent potential.  The first step is ``h_user`` if positive, else
@@ -1115,7 +1137,7 @@ def start_segment(y0, Q0, t0, tb, h_user, rtol, atol, xref, D, DQ, ist, fst, R, 
     hist = np.zeros(n)
     no_jac = D.shape[0] < 0  # a run-time False: a literal would compile a second specialisation
     st = assemble_blocks(y0, 0.0, hist, no_jac, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc,
-                         t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac)
+                         t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
     if st != 0:
         return 1
     acc = 0.0
@@ -1163,7 +1185,7 @@ def start_segment(y0, Q0, t0, tb, h_user, rtol, atol, xref, D, DQ, ist, fst, R, 
 @njit(cache=True)
 def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, inv0, t_out, out_y, rec_t, rec_err,
             D, DQ, ist, fst, y, d, dy, ypred, hist, psiv, scale, R, Dg, Lo, Up, Lm, Dinv, abT, ipiv, RU, Dtmp,
-            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac):
+            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     """Integrate from fst[F_T] to tb (a breakpoint or the end) with the state in D, DQ, ist, fst.
 
     Returns when the segment is done, the step record buffer (rec_t, rec_err) is full, max_steps
@@ -1249,7 +1271,7 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
                 ist[I_NFEV] += 1
                 fresh_now = it == 0 and ist[I_LU_OK] == 0
                 st = assemble_blocks(y, massc, hist, fresh_now, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg,
-                                     inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, vfac)
+                                     inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
                 if st != 0:
                     domain_fail = True
                     break
@@ -1368,7 +1390,7 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         ist[I_LU_AGE] += 1
         ist[I_KAPPA_AGE] += 1
         # ledger: the same recursion for the inventories
-        tB, tC, tV = source_totals(y, srclen, dc, t_lkc, t_lka, vfac)
+        tB, tC, tV = source_totals(y, srclen, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac)
         stmp[0] = tB
         stmp[1] = tC
         stmp[2] = tV

@@ -125,11 +125,28 @@ class DeviceModel:
     def voltage_factor(self, voltage_V: float) -> float:
         return self.config.electrode.voltage_factor(voltage_V) if self.config.sources else 0.0
 
+    def electrode_potential(self, voltage_V: float) -> np.ndarray:
+        """Electrode potential (kT/e) seen by each source node, for the overpotential of the
+        electrode law (empty when the law has no transfer coefficient)."""
+        if self.config.electrode.transfer_coefficient is None:
+            return np.zeros(0)
+        p = np.zeros(self.n)
+        half = 0.5 * voltage_V / self.kT_eV
+        p[self.mesh.overlap_um("electrode_low") > 0] = half
+        p[self.mesh.overlap_um("electrode_high") > 0] = -half
+        return p
+
+    def source_args(self, voltage_V):
+        """Source-term arguments of the kernels: (ln k_c, ln k_a, phi_Br, psi_electrode, beta, vfac)."""
+        t = self.tables
+        b = self.config.electrode.transfer_coefficient
+        return (t.ln_kc, t.ln_ka, t.phi_br, self.electrode_potential(voltage_V), 0.5 if b is None else float(b),
+                self.voltage_factor(voltage_V))
+
     def _args(self, voltage_V):
         t = self.tables
         return (self.hface, self.vol, self.srclen, self.dirich, self.psi_dirichlet(voltage_V), self.xbg,
-                self.inv_lam2, self.Kh, t.dc, t.p_br, t.p_cl, t.q, t.g, t.ln_kc, t.ln_ka,
-                self.voltage_factor(voltage_V))
+                self.inv_lam2, self.Kh, t.dc, t.p_br, t.p_cl, t.q, t.g) + self.source_args(voltage_V)
 
     # ------------------------------------------------------------------ kernel wrappers
     def residual(self, y, voltage_V=0.0, massc=0.0, hist=None, jacobian=False):
@@ -165,8 +182,7 @@ class DeviceModel:
 
     def source_totals(self, y, voltage_V):
         t = self.tables
-        return np.array(K.source_totals(np.ascontiguousarray(y), self.srclen, t.dc, t.ln_kc, t.ln_ka,
-                                        self.voltage_factor(voltage_V)))
+        return np.array(K.source_totals(np.ascontiguousarray(y), self.srclen, t.dc, *self.source_args(voltage_V)))
 
     def solve_potential(self, y, voltage_V):
         """Return a copy of y with psi solved from Poisson for the given x_V and contacts."""
@@ -343,7 +359,7 @@ class _Integrator:
         t = 0.0
         V = sched[0][1]
         y = m.solve_potential(m.y_initial, V)
-        inv0, _ = K.ledger(y, m.vol, m.srclen, tab.dc, tab.ln_kc, tab.ln_ka, 0.0)
+        inv0, _ = K.ledger(y, m.vol, m.srclen, tab.dc, *m.source_args(0.0)[:-1], 0.0)
         Q = inv0.copy()
         fst[K.F_MIN_XV] = float(y[1::3].min())
         step_t, step_err = [], []
@@ -403,7 +419,7 @@ class _Integrator:
         self.stats = {"jacobians": int(ist[K.I_NLU]), "lu_factorizations": int(ist[K.I_NLU]),
                       "band_fallbacks": int(ist[K.I_NBAND]),
                       "residuals": int(ist[K.I_NFEV]), "final_order": int(ist[K.I_ORDER])}
-        inv, _ = K.ledger(y, m.vol, m.srclen, tab.dc, tab.ln_kc, tab.ln_ka, 0.0)
+        inv, _ = K.ledger(y, m.vol, m.srclen, tab.dc, *m.source_args(0.0)[:-1], 0.0)
         scale = np.maximum(np.maximum(np.abs(Q), np.abs(inv0)), 1e-300)
         rel = np.abs(inv - Q) / scale
         if status != "ok":
@@ -463,7 +479,7 @@ class _BDF2Reference:
         t = 0.0
         V = sched[0][1]
         y = m.solve_potential(m.y_initial, V)
-        inv0, _ = K.ledger(y, m.vol, m.srclen, tab.dc, tab.ln_kc, tab.ln_ka, 0.0)
+        inv0, _ = K.ledger(y, m.vol, m.srclen, tab.dc, *m.source_args(0.0)[:-1], 0.0)
         total_Q = inv0.copy()
         steps = rejected = newton_its = 0
         step_t, step_err = [], []
@@ -532,7 +548,7 @@ class _BDF2Reference:
                 fails = 0
                 steps += 1
                 tn1 = t + h
-                inv, S = K.ledger(ynew, m.vol, m.srclen, tab.dc, tab.ln_kc, tab.ln_ka, vf)
+                inv, S = K.ledger(ynew, m.vol, m.srclen, tab.dc, *args[-6:])
                 if order == 2:
                     om = h / (th[nh - 1] - th[nh - 2])
                     a = (1 + 2 * om) / (1 + om)
@@ -569,7 +585,7 @@ class _BDF2Reference:
         if bar is not None:
             bar.close()
         wall = time.perf_counter() - wall0
-        inv, _ = K.ledger(y, m.vol, m.srclen, tab.dc, tab.ln_kc, tab.ln_ka, 0.0)
+        inv, _ = K.ledger(y, m.vol, m.srclen, tab.dc, *m.source_args(0.0)[:-1], 0.0)
         scale = np.maximum(np.maximum(np.abs(total_Q), np.abs(inv0)), 1e-300)
         rel = np.abs(inv - total_Q) / scale
         if status != "ok":

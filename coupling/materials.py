@@ -20,6 +20,8 @@ from halide_ionics.errors import InputError
 K_B_EV = 8.617333262e-5
 #: Elementary charge in C.
 E_CHARGE_C = 1.602176634e-19
+#: the two readings of the paper's "∼1e-7 per unit cell" (see :attr:`Material.vacancy_level_reading`)
+VACANCY_LEVEL_READINGS = ("per-cell", "per-site")
 
 
 @dataclass(frozen=True)
@@ -37,31 +39,48 @@ class Material:
     #: [paper, ref. 21 (Lai et al. PNAS 2018)] halide-vacancy formation energies in pure lattices.
     vacancy_formation_br_eV: float = 1.32
     vacancy_formation_cl_eV: float = 1.44
-    #: [paper] order of the halide-vacancy site fraction in pure CsPbBr3 ("~1e-7"). Sets the
-    #: absolute vacancy level; x_V^eq(c) relative to it comes from the KMC.
-    vacancy_fraction_br: float = 1e-7
+    #: [paper] halide-vacancy level of pure CsPbBr3: "∼1e-7 per unit cell". The paper does not
+    #: say whether "per unit cell" means per ABX3 cell (3 halide sites) or per halide site; the
+    #: reading is the named choice :attr:`vacancy_level_reading`. Sets the absolute vacancy
+    #: level; x_V^eq(c) relative to it comes from the KMC.
+    vacancy_level_paper: float = 1e-7
+    #: ``"per-cell"`` (default: the paper's words taken literally, site fraction 1e-7/3 ≈ 3.3e-8,
+    #: Debye length 0.83 µm at ε_r = 250) or ``"per-site"`` (site fraction 1e-7, 0.48 µm).
+    vacancy_level_reading: str = "per-cell"
     #: [assumed] attempt frequency of a halide hop (optical-phonon scale, ~1 THz).
     attempt_frequency_Hz: float = 1.0e12
-    #: [calibrated: paper's ionic mobility 1.7e-13 cm² V⁻¹ s⁻¹] Br-vacancy exchange rate w_Br.
-    #: Pure CsPbBr3 at x_V = 1e-7: μ = x_V z s² w_Br e/(6kT) (ℓ_BrBr = w_Br in a pure lattice),
-    #: so w_Br = 6kTμ/(e x_V z s²). Held as the barrier E_a,Br = kT ln(ν/w_Br); see
-    #: :func:`calibrated_barrier_br_eV`.
+    #: [calibrated: paper's ionic mobility 1.7e-13 cm² V⁻¹ s⁻¹ at ``reference_temperature_K``]
+    #: Br-vacancy exchange rate w_Br. Pure CsPbBr3 at the vacancy site fraction x_V:
+    #: μ = x_V z s² w_Br e/(6kT) (ℓ_BrBr = w_Br in a pure lattice), so w_Br = 6kTμ/(e x_V z s²).
+    #: Held as the barrier E_a,Br = kT ln(ν/w_Br) (≈ 0.250 eV at 3.3e-8 per site: consistent with
+    #: the measured 0.25 eV of Mizusaki et al. 1983), which is then fixed at every temperature.
     ionic_mobility_cm2_per_Vs: float = 1.7e-13
-    #: [assumed] w_Cl/w_Br: Cl hops are slower than Br hops (smaller, stiffer Pb–Cl lattice).
-    #: No measured value; 0.1 is also the regime where the MAA closed form is validated (~1 %).
-    rate_ratio_cl_br: float = 0.1
+    #: [paper] room temperature, where the mobility calibrates E_a,Br.
+    reference_temperature_K: float = 298.0
+    #: [lit: Mizusaki, Arai, Fueki, Solid State Ionics 11, 203 (1983), DOI
+    #: 10.1016/0167-2738(83)90025-5] measured vacancy-migration barriers 0.25 eV (CsPbBr3) and
+    #: 0.29 eV (CsPbCl3): E_a,Cl − E_a,Br = 0.04 eV, i.e. w_Cl/w_Br = e^{−0.04/kT} ≈ 0.21 at 298 K
+    #: for equal attempt frequencies (replaces the earlier assumed ratio 0.1).
+    barrier_difference_cl_br_eV: float = 0.04
     #: [assumed] environment dependence of the hop barrier (eV per Cl neighbour of the vacancy);
     #: no data, so off.
     barrier_shift_per_cl_eV: float = 0.0
 
     def __post_init__(self):
-        for f in ("temperature_K", "lattice_constant_A", "epsilon_r", "vacancy_fraction_br",
-                  "attempt_frequency_Hz", "ionic_mobility_cm2_per_Vs", "rate_ratio_cl_br"):
+        for f in ("temperature_K", "lattice_constant_A", "epsilon_r", "vacancy_level_paper",
+                  "attempt_frequency_Hz", "ionic_mobility_cm2_per_Vs", "reference_temperature_K"):
             v = getattr(self, f)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise InputError(f, v, "must be a finite positive number")
-        if not self.vacancy_fraction_br < 1:
-            raise InputError("vacancy_fraction_br", self.vacancy_fraction_br, "must be < 1")
+        d = self.barrier_difference_cl_br_eV
+        if isinstance(d, bool) or not (isinstance(d, (int, float)) and math.isfinite(d) and abs(d) < 1.0):
+            raise InputError("barrier_difference_cl_br_eV", d, "must be a finite number of magnitude < 1 eV")
+        if self.vacancy_level_reading not in VACANCY_LEVEL_READINGS:
+            raise InputError("vacancy_level_reading", self.vacancy_level_reading,
+                             f"must be one of {', '.join(VACANCY_LEVEL_READINGS)}")
+        if not self.vacancy_fraction_br < 1e-2:
+            raise InputError("vacancy_level_paper", self.vacancy_level_paper,
+                             "gives a vacancy site fraction >= 1e-2, outside the dilute regime of the KMC inputs")
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -81,22 +100,35 @@ class Material:
         return 8
 
     @property
-    def w_br_Hz(self) -> float:
-        """Br–vacancy exchange rate from the calibrated mobility (see field docs)."""
-        mu = self.ionic_mobility_cm2_per_Vs * 1e-4  # m²/Vs
-        return 6.0 * self.kT_eV * mu / (self.vacancy_fraction_br * self.coordination * self.jump_distance_m**2)
-
-    @property
-    def w_cl_Hz(self) -> float:
-        return self.w_br_Hz * self.rate_ratio_cl_br
+    def vacancy_fraction_br(self) -> float:
+        """Vacancy site fraction of pure CsPbBr3 (per halide site) under the named reading."""
+        return self.vacancy_level_paper / (3.0 if self.vacancy_level_reading == "per-cell" else 1.0)
 
     @property
     def barrier_br_eV(self) -> float:
-        return self.kT_eV * math.log(self.attempt_frequency_Hz / self.w_br_Hz)
+        """E_a,Br from the mobility at the reference temperature (see the field docs)."""
+        kT_ref = K_B_EV * self.reference_temperature_K
+        mu = self.ionic_mobility_cm2_per_Vs * 1e-4  # m²/Vs
+        w_ref = 6.0 * kT_ref * mu / (self.vacancy_fraction_br * self.coordination * self.jump_distance_m**2)
+        return kT_ref * math.log(self.attempt_frequency_Hz / w_ref)
 
     @property
     def barrier_cl_eV(self) -> float:
-        return self.kT_eV * math.log(self.attempt_frequency_Hz / self.w_cl_Hz)
+        return self.barrier_br_eV + self.barrier_difference_cl_br_eV
+
+    @property
+    def w_br_Hz(self) -> float:
+        """Br–vacancy exchange rate ν e^{−E_a,Br/kT}."""
+        return self.attempt_frequency_Hz * math.exp(-self.barrier_br_eV / self.kT_eV)
+
+    @property
+    def w_cl_Hz(self) -> float:
+        return self.attempt_frequency_Hz * math.exp(-self.barrier_cl_eV / self.kT_eV)
+
+    @property
+    def rate_ratio_cl_br(self) -> float:
+        """w_Cl/w_Br = e^{−(E_a,Cl − E_a,Br)/kT}."""
+        return math.exp(-self.barrier_difference_cl_br_eV / self.kT_eV)
 
     @property
     def debye_length_m(self) -> float:
@@ -106,6 +138,9 @@ class Material:
         return math.sqrt(eps0 * self.epsilon_r * kT_J / (E_CHARGE_C**2 * n))
 
     def with_(self, **changes) -> "Material":
+        if "vacancy_fraction_br" in changes:  # a site fraction given directly: the per-site reading
+            changes["vacancy_level_paper"] = changes.pop("vacancy_fraction_br")
+            changes["vacancy_level_reading"] = "per-site"
         unknown = set(changes) - set(asdict(self))
         if unknown:
             k = sorted(unknown)[0]
