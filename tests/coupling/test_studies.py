@@ -206,6 +206,7 @@ def test_material_at_temperature_keeps_barriers_and_scales_vacancies():
         assert f.vacancy_fraction_br == m.vacancy_fraction_br
         ratio = th.vacancy_fraction_br / m.vacancy_fraction_br
         assert ratio == pytest.approx(math.exp(-m.vacancy_formation_br_eV * (1 / (K_B_EV * T) - 1 / m.kT_eV)))
+        assert th.w_cl_Hz / th.w_br_Hz == pytest.approx(math.exp(-(m.barrier_cl_eV - m.barrier_br_eV) / (K_B_EV * T)))
     with pytest.raises(InputError, match="temperature_K"):
         m.at_temperature(361.0)
     with pytest.raises(InputError, match="vacancy_population"):
