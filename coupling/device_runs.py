@@ -90,7 +90,10 @@ def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources
     ``overrides`` (studies; ``None`` is the plain device) may hold ``junction_offset_um`` (initial
     front position from mid-gap, + toward the Cl end), ``x_v_scale`` (multiplies the equilibrium
     vacancy level x_V^eq(c), hence the initial and background vacancy amount) and
-    ``contact_source_scale`` ((Br-side, Cl-side) electrode source multipliers).
+    ``contact_source_scale`` ((Br-side, Cl-side) electrode source multipliers) and
+    ``annihilation_scale`` (multiplies the electrode annihilation rate table: with ``x_v_scale``
+    = s and ``annihilation_scale`` = 1/s an equilibrium-reservoir electrode law keeps its fixed
+    point at the scaled x_V^eq).
     """
     from halide_ionics.continuum import simulate
 
@@ -100,6 +103,11 @@ def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources
         from dataclasses import replace
 
         inp = replace(inp, x_v_eq=tuple(float(ov.pop("x_v_scale")) * np.asarray(inp.x_v_eq)))
+    if "annihilation_scale" in ov:
+        from dataclasses import replace
+
+        inp = replace(inp, k_annihilate0_per_s=tuple(float(ov.pop("annihilation_scale"))
+                                                     * np.asarray(inp.k_annihilate0_per_s)))
     out_times = sorted(set(np.linspace(0.0, hours * 3600.0, 25).tolist()) | {h * 3600.0 for h in profile_hours})
     cfg = inp.device_config(field_V_per_um, hours, sources=sources, output_times_s=tuple(out_times), **solver)
     if "junction_offset_um" in ov:

@@ -118,7 +118,11 @@ def _prepare(mode, material, cfg: StudyConfig, cache_dir, workers=1, executor=No
     except ImportError:
         prepare_inputs = None
     if prepare_inputs is not None:  # pragma: no cover - after the merge of issue 9
-        prep = prepare_inputs(mode, material, cfg.run, cache_dir, workers=workers, executor=executor)
+        import inspect
+
+        extra = {"coefficient_config": cfg.coefficients} if "coefficient_config" in inspect.signature(
+            prepare_inputs).parameters else {}
+        prep = prepare_inputs(mode, material, cfg.run, cache_dir, workers=workers, executor=executor, **extra)
         if not hasattr(prep, "table"):
             prep.table = None
         return prep
@@ -385,6 +389,10 @@ def _variant_study(ctx, sources: bool, param: str, values, unit, long_name, fig_
     for v in values:
         ov = {param: float(v)} if not (param == "x_v_scale" and v == 1.0) and not (
             param == "junction_offset_um" and v == 0.0) else None
+        if ov and param == "x_v_scale" and ctx.mode == "kmc":
+            # the equilibrium-reservoir electrode law: creation/annihilation = x_V^eq, so the contacts'
+            # fixed point follows the scaled level (the paper's pump has its fixed point at 1/2 anyway)
+            ov["annihilation_scale"] = 1.0 / float(v)
         for f in fields:
             specs.append({"field": f, "sources": sources, "overrides": ov})
             idx.append((v, f))
