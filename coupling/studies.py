@@ -703,7 +703,10 @@ def study_temperature(ctx):
     pops = ("fixed", "thermal")
     prep = ctx.prep  # calibrated constants at the material's own temperature, held fixed at every T
     c_star = 0.45  # the front level x_Br = 0.55 → c = x_Cl/(x_Br + x_Cl) = 0.45 (x_V ≪ 1)
-    c_left = 0.001  # the Br segment's composition (continuum InitialState default)
+    from halide_ionics.continuum import Geometry, InitialState
+
+    geom = Geometry()
+    c_left = InitialState().cl_fraction_br_segment  # the Br segment's composition
     keys = ("D_bm", "D_bm_se", "D_kmc", "D_kmc_se", "D_kmc_eq", "D_kirk", "K_kmc", "K_device", "fwd", "x_v_br", "window_s",
             "status")
     out = {p: {k: [] for k in keys} for p in pops}
@@ -732,7 +735,7 @@ def study_temperature(ctx):
                               f"temperature-{T:g}-{p}-fwd", inputs_list=[inp])[0]
             est, kdev, xvf = [], [], []
             z = np.asarray(r0["z_um"])
-            gap = np.abs(z - 5.0) < 1.5
+            gap = np.abs(z - 0.5 * geom.wire_length_um) < 0.375 * geom.gap_um  # the junction's neighbourhood
             if r0["status"] == "ok":
                 for k, h in enumerate(ph[1:], start=1):
                     cc = r0["x_cl"][k] / (r0["x_br"][k] + r0["x_cl"][k])
