@@ -295,3 +295,42 @@ def test_quick_studies_from_the_cli_both_modes(tmp_path):
             assert main(["study", name, "--electrode", mode, "--quick", "--out", str(tmp_path / mode / name),
                          "--cache-dir", str(tmp_path / "cache"), "--workers", "1"]) == 0
             assert (tmp_path / mode / name / f"{name}.json").exists()
+
+
+def test_the_issue9_interface_plugs_in(ran, cache, tmp_path, monkeypatch):
+    """Contract with the KMC-derived electrode law (issue 9): where ``coupling.calibration`` provides
+    ``prepare_inputs`` and ``inputs_from_table``, every study runs in mode ``kmc`` through them. A
+    stand-in module (the paper-linear inputs at fixed constants) checks the plumbing: the mode reaches
+    the studies, the calibrated constants are held fixed away from 298 K, the vacancy-amount study
+    scales the annihilation with x_V^eq."""
+    import sys
+    import types
+
+    from halide_ionics.coupling.coefficients import compute_table
+    from halide_ionics.coupling.reproduce import continuum_inputs, fit_table
+
+    calls = []
+    cal = {"lambda_per_s_per_V": {"value": 3.6e-6, "fitted_to": "stand-in"},
+           "delta_el_eV": {"value": 0.011, "fitted_to": "stand-in"}}
+
+    def prepare_inputs(mode, material, cfg, cache_dir, workers=1, executor=None, coefficient_config=None):
+        calls.append(("prepare", mode, coefficient_config))
+        table = compute_table(material, coefficient_config, seed=cfg.seed, cache_dir=cache_dir)
+        fits = fit_table(table, material)
+        return types.SimpleNamespace(inputs=continuum_inputs(fits, material, 3.6e-6, 0.011), calibrated=cal,
+                                     fits=fits, table=table)
+
+    def inputs_from_table(mode, table, material, calibrated):
+        calls.append(("at", mode, material.temperature_K))
+        assert calibrated is cal
+        return continuum_inputs(fit_table(table, material), material, 3.6e-6, 0.011)
+
+    fake = types.ModuleType("halide_ionics.coupling.calibration")
+    fake.prepare_inputs, fake.inputs_from_table = prepare_inputs, inputs_from_table
+    monkeypatch.setitem(sys.modules, "halide_ionics.coupling.calibration", fake)
+    rec = S.run_study("s15", "kmc", tmp_path / "s15", cache_dir=cache, config=TINY)
+    assert rec["electrode"] == "kmc" and calls[0] == ("prepare", "kmc", SMALL)
+    assert np.isfinite(rec["results"]["migration_length_um"]["+4"]["value"]).any()
+    rec = S.run_study("temperature", "kmc", tmp_path / "T", cache_dir=cache, config=TINY)
+    assert [c[2] for c in calls if c[0] == "at"] == [T for T in TINY.temperatures_K for _ in (0, 1)]
+    assert rec["vacancy_population"]["fixed"]["interdiffusion_activation_energy_eV_se"] > 0
