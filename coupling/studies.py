@@ -305,9 +305,21 @@ class StudyContext:
             self._prep = _prepare(self.mode, self.material, self.cfg, self.cache_dir, self.workers, self.executor)
         return self._prep
 
+    failed: list = field(default_factory=list)
+
     def runs(self, specs, tag, inputs_list=None):
-        return run_variants(self.prep.inputs if inputs_list is None else None, specs, self.cfg, self.cache_dir,
-                            self.executor, self.workers, f"{self.name}-{tag}", inputs_list=inputs_list)
+        res = run_variants(self.prep.inputs if inputs_list is None else None, specs, self.cfg, self.cache_dir,
+                           self.executor, self.workers, f"{self.name}-{tag}", inputs_list=inputs_list)
+        self.note_failures(specs, res)
+        return res
+
+    def note_failures(self, specs, results):
+        """Runs that did not finish: reported (NaN in the tables), never used as partial runs."""
+        for s, r in zip(specs, results):
+            if r["status"] != "ok":
+                self.failed.append({"field_V_per_um": float(s["field"]), "sources": bool(s.get("sources", True)),
+                                    "overrides": s.get("overrides"), "status": r["status"],
+                                    "message": str(r["message"])[:300]})
 
 
 def _claim_fields(ctx):
@@ -416,6 +428,9 @@ def _variant_study(ctx, sources: bool, param: str, values, unit, long_name, fig_
                 "time": ("time", np.asarray(times), {"units": "s"})},
         attrs={"sources": int(sources)})
     series = [(f"{f:+g} V/µm", mig[:, j], "o-" if f > 0 else "s--") for j, f in enumerate(fields)]
+    if not np.isfinite(mig).all():
+        bad = ~np.isfinite(mig)
+        series.append(("run stopped (see failed_runs)", np.where(bad.any(axis=1), 0.0, np.nan), "rx"))
     caption = f"Paper: {paper_claim}"
     fig = _sweep_figure(np.asarray(values), series, xlabel,
                         f"{fig_name} ({'with' if sources else 'without'} sources; electrode law: {ctx.mode})",
@@ -528,6 +543,10 @@ def study_s16(ctx):
     for i, f in enumerate(fields):
         for c, (lab, st) in enumerate((("Br-side contact varied", "o-"), ("Cl-side contact varied", "s--"))):
             axs[i].plot(scales, mig[i, c], st, label=lab)
+            bad = ~np.isfinite(mig[i, c])
+            if bad.any():
+                axs[i].plot(np.asarray(scales)[bad], np.zeros(bad.sum()), "x", color="C3", ms=9, mew=2,
+                            label=f"{lab.split(' ')[0]}: run stopped (see failed_runs)")
         axs[i].set_xscale("log")
         axs[i].set_xlabel("contact rate multiplier (other contact × 1)")
         axs[i].set_ylabel("migration length after 4 h (µm)")
@@ -733,6 +752,8 @@ def study_temperature(ctx):
                               solver=INTERDIFFUSION_SOLVER, profile_hours=ph)[0]
             r4 = run_variants(None, [{"field": 4.0}], cfg, ctx.cache_dir, ctx.executor, ctx.workers,
                               f"temperature-{T:g}-{p}-fwd", inputs_list=[inp])[0]
+            ctx.note_failures([{"field": 0.0, "sources": False, "overrides": {"temperature_K": T, "population": p}},
+                               {"field": 4.0, "overrides": {"temperature_K": T, "population": p}}], [r0, r4])
             est, kdev, xvf = [], [], []
             z = np.asarray(r0["z_um"])
             gap = np.abs(z - 0.5 * geom.wire_length_um) < 0.375 * geom.gap_um  # the junction's neighbourhood
@@ -905,7 +926,7 @@ def run_study(name: str, electrode: str = "kmc", out_dir=None, workers: int = 1,
     out = Path(out_dir) if out_dir is not None else Path(f"study-{name}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if context is not None and (context.mode, context.cfg, context.material) == (electrode, cfg, material):
-        ctx = replace(context, name=name)
+        ctx = replace(context, name=name, failed=[])
     else:
         ctx = StudyContext(name, electrode, cfg, material, cache, workers, executor)
     t0 = time.perf_counter()
@@ -917,6 +938,7 @@ def run_study(name: str, electrode: str = "kmc", out_dir=None, workers: int = 1,
         "study": name, "title": STUDIES[name][0], "electrode": electrode, "claim": res["claim"],
         "results": res["results"], "targets": res["targets"], "all_targets_pass": all(t["pass"] for t in res["targets"]),
         "calibrated": {k: dict(v, kind="calibrated") for k, v in ctx.prep.calibrated.items()},
+        "failed_runs": ctx.failed,
         "files": {"netcdf": f"{name}.nc", "json": f"{name}.json", "figures": sorted(res["figures"])},
         "wall_seconds": wall, "quick": cfg.quick, "provenance": prov,
     }
@@ -946,6 +968,7 @@ def run_all_studies(out_dir, mode: str = "kmc", cache_dir=None, workers: int = 1
     material = material or CSPB_BR_CL_298K
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     ctx = StudyContext("all", mode, cfg, material, cache, workers, executor)
+    ctx.prep  # calibrate once; every study below shares it
     index = {}
     for name in STUDIES:
         rec = run_study(name, mode, Path(out_dir) / "studies" / name, workers, executor, cfg.quick, cache, material,
