@@ -210,6 +210,17 @@ def _fwd_kind(mode):
     return "implied" if mode == "paper-linear" else "prediction"
 
 
+def _kind_at(mode, field_V_per_um, calibration_field):
+    """Kind of the 4-h migration at a field: paper-linear fits λ on +E_cal and δ_el on the ratio at ±E_cal
+    (everything else implied through the linear law); kmc fits at most one constant, on +E_cal."""
+    f = float(field_V_per_um)
+    if f == 0.0:
+        return "prediction"
+    if f == calibration_field or (mode == "paper-linear" and f == -calibration_field):
+        return "calibrated"
+    return _fwd_kind(mode)
+
+
 def _profiles_dataset(runs, dim_name, dim_values, dim_attrs, extra=None):
     """runs (list of device results on one mesh) → Dataset of migration(t) and profiles."""
     import xarray as xr
@@ -342,9 +353,8 @@ def study_s11(ctx: StudyContext) -> dict:
     max_xv = max(_max_xv(r) for r in runs)
     results = {
         "fields_V_per_um": q(fields, "input", "V/um"),
-        "migration_length_um": {f"{f:g}": q(mig[f], kind if f not in (0.0, ctx.cfg.run.calibration_field_V_per_um,
-                                                                        -ctx.cfg.run.calibration_field_V_per_um)
-                                            else ("calibrated" if f != 0.0 else "prediction"), "um") for f in fields},
+        "migration_length_um": {f"{f:g}": q(mig[f], _kind_at(ctx.mode, f, ctx.cfg.run.calibration_field_V_per_um), "um")
+                                for f in fields},
         "x_v_at_front_um_mean": {f"{f:g}": q(xv_front[f], "prediction", "1") for f in fields},
         "max_x_v": q(max_xv, "prediction", "1"),
     }
@@ -584,8 +594,8 @@ def study_low_field(ctx):
     m0 = float(mig[fields.index(0.0)])
     ds = _profiles_dataset(runs, "field", fields, {"units": "V/um"},
                            extra={"linear_law": ("field", pred, {"units": "um", "long_name": "line through the high-field points"})})
-    results = {"migration_length_um": {f"{f:g}": q(float(m), _fwd_kind(ctx.mode) if f != 0 else "prediction", "um")
-                                       for f, m in zip(fields, mig)},
+    results = {"migration_length_um": {f"{f:g}": q(float(m), _kind_at(ctx.mode, f, ctx.cfg.run.calibration_field_V_per_um),
+                                                   "um") for f, m in zip(fields, mig)},
                "linear_fit_high_field": {"slope_um_per_V_per_um": q(fit.slope, _fwd_kind(ctx.mode), "um/(V/um)"),
                                          "intercept_um": q(fit.intercept, _fwd_kind(ctx.mode), "um"),
                                          "r2": q(fit.r2, _fwd_kind(ctx.mode), "1")},

@@ -334,3 +334,11 @@ def test_the_issue9_interface_plugs_in(ran, cache, tmp_path, monkeypatch):
     rec = S.run_study("temperature", "kmc", tmp_path / "T", cache_dir=cache, config=TINY)
     assert [c[2] for c in calls if c[0] == "at"] == [T for T in TINY.temperatures_K for _ in (0, 1)]
     assert rec["vacancy_population"]["fixed"]["interdiffusion_activation_energy_eV_se"] > 0
+
+
+def test_kinds_of_migration_values_follow_the_calibration():
+    """paper-linear: +-2 V/um calibrated (lambda, delta_el), other fields implied; kmc: +2 only."""
+    assert [S._kind_at("paper-linear", f, 2.0) for f in (0.0, 2.0, -2.0, 3.0, -4.0)] == \
+        ["prediction", "calibrated", "calibrated", "implied", "implied"]
+    assert [S._kind_at("kmc", f, 2.0) for f in (0.0, 2.0, -2.0, 3.0, -4.0)] == \
+        ["prediction", "calibrated", "prediction", "prediction", "prediction"]
