@@ -993,6 +993,7 @@ def render_study_links(index: dict) -> str:
     lines = ["## Studies", "", "| study | targets (kind: verdict) | JSON |", "|---|---|---|"]
     for name, e in index.items():
         t = "; ".join(f"{x['target']} ({x['kind']}): {'PASS' if x['pass'] else 'FAIL'}" for x in e["targets"])
+        t = t.replace("|", "\\|")  # a literal | inside a markdown table cell
         lines.append(f"| {name} | {t} | [{e['json']}]({e['json']}) |")
     return "\n".join(lines) + "\n"
 
