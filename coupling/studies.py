@@ -602,6 +602,17 @@ def study_low_field(ctx):
                "linear_law_holds_above_V_per_um": q(holds_above, "prediction", "V/um",
                                                     criterion="|m - line| <= 10 % of the line, every field above"),
                "zero_bias_shift_um": q(m0, "prediction", "um", sign_convention="+ = toward the Br-rich segment")}
+    fits = getattr(ctx.prep, "fits", None)
+    if fits is not None:
+        # why the zero-bias shift has its sign: the mid-composition level of an interdiffusion profile
+        # moves toward the side with the SMALLER interdiffusion coefficient (Boltzmann-Matano)
+        d_br = kmc_interdiffusion(fits.onsager, fits.x_v_eq, ctx.material, 0.1)[0]
+        d_cl = kmc_interdiffusion(fits.onsager, fits.x_v_eq, ctx.material, 0.8)[0]
+        results["zero_bias_interdiffusion_ratio"] = q(
+            d_br / d_cl, "prediction", "1",
+            meaning="D~(c=0.1, Br-rich) / D~(c=0.8, Cl-rich) from the KMC fits (x_V^eq, Kirkendall factor)",
+            consequence=("the front (x_Br = 0.55) drifts toward the slower side: toward the Cl-rich segment when "
+                         "this ratio > 1 (faster Br hops, more vacancies on the Br side), toward Br when < 1"))
     targets = [target("zero-bias front shift direction", "toward the Br-rich segment", m0, "> 0 (toward Br)",
                       m0 > 0, "prediction"),
                target("linear law stops holding at low field", "nonlinear below ~1.5 V/um",

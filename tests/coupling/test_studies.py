@@ -126,6 +126,8 @@ def test_low_field_reports_the_end_of_the_linear_law_and_the_zero_bias_shift(ran
     assert math.isfinite(r["zero_bias_shift_um"]["value"]) and abs(m[0.0]) < S.NO_MOTION_UM
     t = {x["target"]: x for x in recs["low-field"]["targets"]}
     assert t["zero-bias front shift direction"]["pass"] == (m[0.0] > 0)
+    # the sign follows the interdiffusion asymmetry: the front drifts toward the slower side
+    assert (r["zero_bias_interdiffusion_ratio"]["value"] > 1) == (m[0.0] < 0)
 
 
 def test_s11_profiles_cover_every_bias_in_both_polarities(ran):
