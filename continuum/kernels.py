@@ -41,38 +41,6 @@ LDAB = 2 * KL + KU + 1
 
 
 @njit(cache=True)
-def bernoulli(x):
-    """B(x) = x / (exp(x) - 1) and B'(x)."""
-    ax = abs(x)
-    if ax < 1e-3:
-        x2 = x * x
-        return 1.0 - 0.5 * x + x2 / 12.0 - x2 * x2 / 720.0, -0.5 + x / 6.0 - x * x2 / 180.0
-    if x > 700.0:
-        e = math.exp(-x)
-        return x * e, (1.0 - x) * e
-    em1 = math.expm1(x)
-    b = x / em1
-    return b, (1.0 - b) / em1 - b
-
-
-@njit(cache=True)
-def logmean(a, b, la, lb):
-    """Logarithmic mean (b - a)/(ln b - ln a) of positive a, b (logs given) and its partials."""
-    s = a + b
-    t = (b - a) / s
-    if abs(t) < 1e-3:
-        m = 0.5 * s
-        t2 = t * t
-        phi = 1.0 - t2 / 3.0 - 4.0 * t2 * t2 / 45.0
-        dphi = -2.0 * t / 3.0 - 16.0 * t * t2 / 45.0
-        s2 = s * s
-        return m * phi, 0.5 * phi - m * dphi * 2.0 * b / s2, 0.5 * phi + m * dphi * 2.0 * a / s2
-    L = lb - la
-    lam = (b - a) / L
-    return lam, (lam / a - 1.0) / L, (1.0 - lam / b) / L
-
-
-@njit(cache=True)
 def interp(tab, dc, c):
     """Piecewise-linear value and slope of a table on the uniform grid [0, 1] (linear extrapolation)."""
     n = tab.shape[0]
@@ -85,19 +53,6 @@ def interp(tab, dc, c):
     f = u - i
     slope = (tab[i + 1] - tab[i]) / dc
     return tab[i] + f * (tab[i + 1] - tab[i]), slope
-
-
-@njit(cache=True)
-def _add(abT, i, j, v):
-    abT[j, KV + i - j] += v
-
-
-@njit(cache=True)
-def _bern_pair(du):
-    """B(-du), B(du) and their derivatives with respect to du (one expm1)."""
-    B2, dB2 = bernoulli(du)
-    # B(-x) = B(x) + x  ->  B'(-x) = -1 - B'(x)
-    return B2 + du, -1.0 - dB2, B2, dB2
 
 
 @njit(cache=True, inline="always")
@@ -138,181 +93,28 @@ def _source(y, k, xb, xv, c, rs, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac):
     return SV, dSB, dSV, dSP, fr, dfB, dfV
 
 
-NW = 20  # workspace columns per node
+def block_workspace(n: int) -> np.ndarray:
+    """Workspace of :func:`assemble`: the three (n, 3, 3) block diagonals."""
+    return np.zeros((3, n, 3, 3))
 
 
 @njit(cache=True)
 def assemble(y, massc, hist, want_jac, R, abT, wk, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh,
              dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
-    """Residual R(y) (and banded Jacobian into abT if want_jac) of one implicit stage.
+    """Residual R(y) and, if ``want_jac``, the banded Jacobian (into ``abT``) of one implicit stage.
 
-    Species rows: ``vol*(massc*x - hist) + (F_out - F_in) - srclen*S``; with massc = 0 and
-    hist = 0 this is minus the semi-discrete right-hand side.  Poisson rows: the finite-volume
-    ``d2 psi~/dz2 + (x_V - x_bg)/lambda^2`` (dimensionless), or ``psi~ - psiD`` on contact nodes.
-    ``wk`` is an (N, NW) workspace.  Returns 0 on success, 1 if a halide fraction is not positive.
+    The banded form of :func:`assemble_blocks` (one discretisation, one code path): the blocks are
+    assembled into the workspace ``wk`` (:func:`block_workspace`) and copied into the transposed
+    LAPACK band layout.  Species rows: ``vol*(massc*x - hist) + (F_out - F_in) - srclen*S``; with
+    massc = 0 and hist = 0 this is minus the semi-discrete right-hand side.  Poisson rows: the
+    finite-volume ``d2 psi~/dz2 + (x_V - x_bg)/lambda^2`` (dimensionless), or ``psi~ - psiD`` on
+    contact nodes.  Returns 0 on success, 1 if a halide fraction is not positive.
     """
-    N = vol.shape[0]
-    for i in range(3 * N):
-        R[i] = 0.0
-    if want_jac:
-        abT[:, :] = 0.0
-    for k in range(N):
-        xb = y[3 * k]
-        xv = y[3 * k + 1]
-        xc = 1.0 - xb - xv
-        if not (xb > 0.0) or not (xc > 0.0):
-            return 1
-        s = 1.0 - xv
-        c = xc / s
-        dcB = -1.0 / s
-        dcV = -xb / (s * s)
-        g, gp = interp(t_g, dc, c)
-        psi = y[3 * k + 2]
-        lxb = math.log(xb)
-        lxc = math.log(xc)
-        wk[k, 0] = xc
-        wk[k, 1] = lxb
-        wk[k, 2] = lxc
-        wk[k, 3] = lxb - psi + g
-        wk[k, 4] = lxc - psi + g
-        wk[k, 5] = 1.0 / xb + gp * dcB
-        wk[k, 6] = gp * dcV
-        wk[k, 7] = -1.0 / xc + gp * dcB
-        wk[k, 8] = -1.0 / xc + gp * dcV
-        p, pp = interp(t_pbr, dc, c)
-        wk[k, 9] = p / s
-        wk[k, 10] = pp * dcB / s
-        wk[k, 11] = pp * dcV / s + p / (s * s)
-        p, pp = interp(t_pcl, dc, c)
-        wk[k, 12] = p / s
-        wk[k, 13] = pp * dcB / s
-        wk[k, 14] = pp * dcV / s + p / (s * s)
-        p, pp = interp(t_q, dc, c)
-        s2 = s * s
-        wk[k, 15] = p / s2
-        wk[k, 16] = pp * dcB / s2
-        wk[k, 17] = pp * dcV / s2 + 2.0 * p / (s2 * s)
-        R[3 * k] += vol[k] * (massc * xb - hist[3 * k])
-        R[3 * k + 1] += vol[k] * (massc * xv - hist[3 * k + 1])
-        if want_jac:
-            _add(abT, 3 * k, 3 * k, vol[k] * massc)
-            _add(abT, 3 * k + 1, 3 * k + 1, vol[k] * massc)
-        if srclen[k] > 0.0 and vfac > 0.0:
-            SV, dSV_B, dSV_V, dSV_P, fr, dfB, dfV = _source(y, k, xb, xv, c, 1.0 / s, dc, t_lkc, t_lka, t_phi,
-                                                            psiE, beta, vfac)
-            SB = -SV * fr
-            L = srclen[k]
-            R[3 * k] -= L * SB
-            R[3 * k + 1] -= L * SV
-            if want_jac:
-                dSB_B = -dSV_B * fr - SV * dfB
-                dSB_V = -dSV_V * fr - SV * dfV
-                _add(abT, 3 * k, 3 * k, -L * dSB_B)
-                _add(abT, 3 * k, 3 * k + 1, -L * dSB_V)
-                _add(abT, 3 * k + 1, 3 * k, -L * dSV_B)
-                _add(abT, 3 * k + 1, 3 * k + 1, -L * dSV_V)
-                if dSV_P != 0.0:
-                    _add(abT, 3 * k, 3 * k + 2, L * dSV_P * fr)
-                    _add(abT, 3 * k + 1, 3 * k + 2, -L * dSV_P)
-    dLBr = np.zeros(6)
-    dLCl = np.zeros(6)
-    dlVBr = np.zeros(6)
-    dlVCl = np.zeros(6)
-    dlx = np.zeros(6)
-    dGBr = np.zeros(6)
-    dGCl = np.zeros(6)
-    for a in range(N - 1):
-        b = a + 1
-        h = hface[a]
-        xva = y[3 * a + 1]
-        xvb = y[3 * b + 1]
-        LBr, la, lb = logmean(y[3 * a], y[3 * b], wk[a, 1], wk[b, 1])
-        LCl, lca, lcb = logmean(wk[a, 0], wk[b, 0], wk[a, 2], wk[b, 2])
-        Pm = 0.5 * (wk[a, 9] + wk[b, 9])
-        Pm2 = 0.5 * (wk[a, 12] + wk[b, 12])
-        Qm = 0.5 * (wk[a, 15] + wk[b, 15])
-        lVBr = LBr * Pm
-        lVCl = LCl * Pm2
-        lx = LBr * LCl * Qm
-        du = wk[b, 3] - wk[a, 3]
-        B1, dB1, B2, dB2 = _bern_pair(du)
-        GBr = (B1 * xva - B2 * xvb) / h
-        dGdu_Br = (-dB1 * xva - dB2 * xvb) / h
-        du = wk[b, 4] - wk[a, 4]
-        C1, dC1, C2, dC2 = _bern_pair(du)
-        GCl = (C1 * xva - C2 * xvb) / h
-        dGdu_Cl = (-dC1 * xva - dC2 * xvb) / h
-        FB = -Kh * (lVBr * GBr + lx * (GCl - GBr))
-        FV = Kh * (lVBr * GBr + lVCl * GCl)
-        R[3 * a] += FB
-        R[3 * b] -= FB
-        R[3 * a + 1] += FV
-        R[3 * b + 1] -= FV
-        if want_jac:
-            dLBr[0] = la
-            dLBr[3] = lb
-            dLCl[0] = -lca
-            dLCl[1] = -lca
-            dLCl[3] = -lcb
-            dLCl[4] = -lcb
-            dGBr[0] = -dGdu_Br * wk[a, 5]
-            dGBr[1] = -dGdu_Br * wk[a, 6] + B1 / h
-            dGBr[2] = dGdu_Br
-            dGBr[3] = dGdu_Br * wk[b, 5]
-            dGBr[4] = dGdu_Br * wk[b, 6] - B2 / h
-            dGBr[5] = -dGdu_Br
-            dGCl[0] = -dGdu_Cl * wk[a, 7]
-            dGCl[1] = -dGdu_Cl * wk[a, 8] + C1 / h
-            dGCl[2] = dGdu_Cl
-            dGCl[3] = dGdu_Cl * wk[b, 7]
-            dGCl[4] = dGdu_Cl * wk[b, 8] - C2 / h
-            dGCl[5] = -dGdu_Cl
-            for m in range(6):
-                dlVBr[m] = dLBr[m] * Pm
-                dlVCl[m] = dLCl[m] * Pm2
-                dlx[m] = (dLBr[m] * LCl + LBr * dLCl[m]) * Qm
-            for m in range(2):
-                dlVBr[m] += LBr * 0.5 * wk[a, 10 + m]
-                dlVBr[3 + m] += LBr * 0.5 * wk[b, 10 + m]
-                dlVCl[m] += LCl * 0.5 * wk[a, 13 + m]
-                dlVCl[3 + m] += LCl * 0.5 * wk[b, 13 + m]
-                dlx[m] += LBr * LCl * 0.5 * wk[a, 16 + m]
-                dlx[3 + m] += LBr * LCl * 0.5 * wk[b, 16 + m]
-            dG = GCl - GBr
-            for m in range(6):
-                dFB = -Kh * (dlVBr[m] * GBr + lVBr * dGBr[m] + dlx[m] * dG + lx * (dGCl[m] - dGBr[m]))
-                dFV = Kh * (dlVBr[m] * GBr + lVBr * dGBr[m] + dlVCl[m] * GCl + lVCl * dGCl[m])
-                col = 3 * a + m
-                _add(abT, 3 * a, col, dFB)
-                _add(abT, 3 * b, col, -dFB)
-                _add(abT, 3 * a + 1, col, dFV)
-                _add(abT, 3 * b + 1, col, -dFV)
-    for k in range(N):
-        r = 3 * k + 2
-        if dirich[k]:
-            R[r] = y[r] - psiD[k]
-            if want_jac:
-                _add(abT, r, r, 1.0)
-            continue
-        acc = vol[k] * (y[3 * k + 1] - xbg[k]) * inv_lam2
-        diag = 0.0
-        if k > 0:
-            w = 1.0 / hface[k - 1]
-            acc += w * (y[r - 3] - y[r])
-            diag -= w
-            if want_jac:
-                _add(abT, r, r - 3, w)
-        if k < N - 1:
-            w = 1.0 / hface[k]
-            acc += w * (y[r + 3] - y[r])
-            diag -= w
-            if want_jac:
-                _add(abT, r, r + 3, w)
-        R[r] = acc
-        if want_jac:
-            _add(abT, r, r, diag)
-            _add(abT, r, r - 1, vol[k] * inv_lam2)
-    return 0
+    st = assemble_blocks(y, massc, hist, want_jac, R, wk[0], wk[1], wk[2], hface, vol, srclen, dirich, psiD, xbg,
+                         inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
+    if st == 0 and want_jac:
+        blocks_to_band(wk[0], wk[1], wk[2], abT)
+    return st
 
 
 @njit(cache=True, inline="always")  # numba-level inlining: LLVM would call it and pass the tuple in memory
@@ -1050,8 +852,8 @@ I_ORDER, I_NEQ, I_LU_OK, I_LU_MODE, I_STEPS, I_REJ, I_NEWTON, I_NLU, I_FAILS, I_
     I_STATUS, I_NFEV, I_KAPPA_AGE, I_NBAND = range(16)
 N_IST = 16
 # float state fst[...]
-F_T, F_H, F_MIN_XV, F_MASSC_LU, F_KAPPA = range(5)
-N_FST = 5
+F_T, F_H, F_MIN_XV, F_MASSC_LU, F_KAPPA, F_MAX_XV = range(6)
+N_FST = 6
 
 # status codes
 ST_RUNNING, ST_SEGMENT_DONE, ST_BUFFER_FULL, ST_MAX_STEPS, ST_STEP_FAILURE = 0, 1, 2, 3, 4
@@ -1183,18 +985,275 @@ def start_segment(y0, Q0, t0, tb, h_user, rtol, atol, xref, D, DQ, ist, fst, R, 
 
 
 @njit(cache=True)
+def _predict(D, order, alpha, massc, atol, rtol, xref, psi_atol, ypred, psiv, hist, scale):
+    """NDF predictor ``ypred``, the history term ``hist`` of the stage equation and the inverse
+    Newton weights ``scale``."""
+    n = ypred.shape[0]
+    ra = 1.0 / alpha
+    for i in range(n):
+        ypred[i] = D[0, i]
+        psiv[i] = 0.0
+    for j in range(1, order + 1):
+        gj = GAMMA[j] * ra
+        for i in range(n):
+            v = D[j, i]
+            ypred[i] += v
+            psiv[i] += gj * v
+    for i in range(n):
+        hist[i] = massc * (ypred[i] - psiv[i])
+    for k in range(n // 3):
+        scale[3 * k] = 1.0 / (atol + rtol * abs(ypred[3 * k]))
+        scale[3 * k + 1] = 1.0 / (atol * xref + rtol * abs(ypred[3 * k + 1]))
+        scale[3 * k + 2] = 1.0 / (psi_atol + rtol * abs(ypred[3 * k + 2]))
+
+
+@njit(cache=True)
+def _newton(massc, newton_tol, maxit, ctl, ist, fst, y, d, dy, ypred, hist, scale, R, Dg, Lo, Up, Lm, Dinv, abT,
+            ipiv, hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka,
+            t_phi, psiE, beta, vfac):
+    """Simplified Newton for one stage from the predictor: LU factors reused while they are fresh
+    enough, refreshed (and the step retried) when an old Jacobian fails to converge; one
+    correction suffices when the measured quadratic constant guarantees it.  ``y`` ends as the
+    solution and ``d`` as its difference from the predictor.  Returns (converged, domain_fail,
+    iterations)."""
+    n = y.shape[0]
+    converged = False
+    domain_fail = False
+    n_iter = 0
+    jac_fresh = False
+    while True:
+        for i in range(n):
+            y[i] = ypred[i]
+            d[i] = 0.0
+        converged = False
+        domain_fail = False
+        dn_old = -1.0
+        for it in range(maxit):
+            n_iter = it + 1
+            ist[I_NEWTON] += 1
+            ist[I_NFEV] += 1
+            fresh_now = it == 0 and ist[I_LU_OK] == 0
+            st = assemble_blocks(y, massc, hist, fresh_now, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg,
+                                 inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
+            if st != 0:
+                domain_fail = True
+                break
+            if fresh_now:
+                ist[I_NLU] += 1
+                jac_fresh = True
+                ist[I_LU_AGE] = 0
+                fst[F_MASSC_LU] = massc
+                ist[I_LU_MODE] = 0
+                if ctl[C_FORCE_BAND] != 0.0 or block_factor(Dg, Lo, Up, Lm, Dinv) != 0:
+                    # no safe block pivots: banded LU with partial pivoting of the same matrix
+                    blocks_to_band(Dg, Lo, Up, abT)
+                    ist[I_LU_MODE] = 1
+                    ist[I_NBAND] += 1
+                    if band_factor(abT, n, ipiv) != 0:
+                        ist[I_LU_OK] = 0
+                        break
+                ist[I_LU_OK] = 1
+            for i in range(n):
+                dy[i] = -R[i]
+            if ist[I_LU_MODE] == 0:
+                block_solve(Lm, Up, Dinv, dy)
+            else:
+                band_solve(abT, n, ipiv, dy)
+            acc = 0.0
+            for i in range(n):
+                q = dy[i] * scale[i]
+                acc += q * q
+            dn = math.sqrt(acc / n)
+            if not math.isfinite(dn):
+                break
+            rate = -1.0
+            if dn_old > 0.0:
+                rate = dn / dn_old
+                if jac_fresh and it == 1:
+                    # quadratic convergence constant of this Jacobian: e_1 ~ kappa e_0^2
+                    fst[F_KAPPA] = dn / (dn_old * dn_old)
+                    ist[I_KAPPA_AGE] = 0
+                if rate >= 1.0 or rate ** (maxit - it) / (1.0 - rate) * dn > newton_tol:
+                    break
+            for i in range(n):
+                y[i] += dy[i]
+                d[i] += dy[i]
+            if dn == 0.0 or (rate > 0.0 and rate / (1.0 - rate) * dn < newton_tol):
+                converged = True
+                break
+            if (it == 0 and jac_fresh and ist[I_KAPPA_AGE] < ctl[C_KAPPA_MAX_AGE]
+                    and fst[F_KAPPA] * dn * dn < ctl[C_KAPPA_SAFETY] * newton_tol):
+                # one Newton step from the predictor with the Jacobian at the predictor: the
+                # remaining error is ~ kappa dn^2 (kappa measured on a recent step)
+                converged = True
+                break
+            dn_old = dn
+        if converged or domain_fail:
+            break
+        # not converged: with factors from an older Jacobian, refresh and retry the same step
+        if not jac_fresh:
+            ist[I_LU_OK] = 0
+            continue
+        break
+    if converged:
+        for k in range(n // 3):
+            xb = y[3 * k]
+            if not (xb > 0.0) or not (1.0 - xb - y[3 * k + 1] > 0.0):
+                return False, True, n_iter
+    return converged, domain_fail, n_iter
+
+
+@njit(cache=True)
+def _error_norm(D, y, d, order, atol, rtol, xref, scale):
+    """Local error estimate on the species rows (``scale`` becomes the inverse error weights);
+    returns (error norm, min x_V, max x_V) of the new state."""
+    N = y.shape[0] // 3
+    acc = 0.0
+    xvmin = 1.0
+    xvmax = 0.0
+    for k in range(N):
+        i = 3 * k
+        w = 1.0 / (atol + rtol * max(abs(D[0, i]), abs(y[i])))
+        scale[i] = w
+        q = d[i] * w
+        acc += q * q
+        i += 1
+        w = 1.0 / (atol * xref + rtol * max(abs(D[0, i]), abs(y[i])))
+        scale[i] = w
+        q = d[i] * w
+        acc += q * q
+        if y[i] < xvmin:
+            xvmin = y[i]
+        if y[i] > xvmax:
+            xvmax = y[i]
+    ec = ERROR_CONST[order]
+    acc *= ec * ec
+    return math.sqrt(acc / (2 * N)), xvmin, xvmax
+
+
+@njit(cache=True)
+def _accept(D, DQ, d, order, alpha, c, S, vol, inv0, Qpred, psiQ, dQ, inv):
+    """Update the difference arrays of the state (D) and of the inventory ledger (DQ, which
+    integrates the sources S with the same recursion); returns the ledger's relative mismatch."""
+    n = d.shape[0]
+    for m in range(3):
+        s = 0.0
+        p = 0.0
+        for j in range(order + 1):
+            s += DQ[j, m]
+        for j in range(1, order + 1):
+            p += GAMMA[j] * DQ[j, m]
+        Qpred[m] = s
+        psiQ[m] = p / alpha
+        dQ[m] = c * S[m] - psiQ[m]
+    for i in range(n):
+        D[order + 2, i] = d[i] - D[order + 1, i]
+        D[order + 1, i] = d[i]
+    for m in range(3):
+        DQ[order + 2, m] = dQ[m] - DQ[order + 1, m]
+        DQ[order + 1, m] = dQ[m]
+    for j in range(order, -1, -1):
+        for i in range(n):
+            D[j, i] += D[j + 1, i]
+        for m in range(3):
+            DQ[j, m] += DQ[j + 1, m]
+    _inventory_state(D[0], vol, inv)
+    e = 0.0
+    for m in range(3):
+        sc = max(max(abs(DQ[0, m]), abs(inv0[m])), 1e-300)
+        v = abs(inv[m] - DQ[0, m]) / sc
+        if v > e:
+            e = v
+    return e
+
+
+@njit(cache=True)
+def _dense_output(D, order, h, tnew, tslack, t_out, out_y, io):
+    """Write the outputs whose times this step passed (interpolating polynomial of the
+    differences); returns the next output index."""
+    n = D.shape[1]
+    nout = t_out.shape[0]
+    while io < nout and t_out[io] <= tnew + tslack:
+        to = t_out[io]
+        for i in range(n):
+            out_y[io, i] = D[0, i]
+        if to < tnew:
+            # y(t) = D0 + sum_j D[j] prod_{m<j} (t - tnew + m h) / (h (m + 1))
+            pj = 1.0
+            for j in range(1, order + 1):
+                pj *= (to - (tnew - (j - 1) * h)) / (h * j)
+                for i in range(n):
+                    out_y[io, i] += D[j, i] * pj
+        io += 1
+    return io
+
+
+@njit(cache=True)
+def _next_order_and_factor(D, order, err, safety, scale):
+    """Quasi-constant-step order and step-size choice from the error estimates at orders
+    k-1, k, k+1; returns (order change, step factor)."""
+    N = D.shape[1] // 3
+    em = math.inf
+    ep = math.inf
+    if order > 1:
+        acc = 0.0
+        cm = ERROR_CONST[order - 1]
+        for k in range(N):
+            for r in range(2):
+                i = 3 * k + r
+                q = cm * D[order, i] * scale[i]
+                acc += q * q
+        em = math.sqrt(acc / (2 * N))
+    if order < MAX_ORDER:
+        acc = 0.0
+        cp = ERROR_CONST[order + 1]
+        for k in range(N):
+            for r in range(2):
+                i = 3 * k + r
+                q = cp * D[order + 2, i] * scale[i]
+                acc += q * q
+        ep = math.sqrt(acc / (2 * N))
+    fm = em ** (-1.0 / order) if em > 0.0 else math.inf
+    f0 = err ** (-1.0 / (order + 1)) if err > 0.0 else math.inf
+    fp = ep ** (-1.0 / (order + 2)) if ep > 0.0 else math.inf
+    if order == 1:
+        fm = 0.0
+    if order == MAX_ORDER:
+        fp = 0.0
+    dord = 0
+    fbest = f0
+    if fm > fbest:
+        fbest = fm
+        dord = -1
+    if fp > fbest:
+        fbest = fp
+        dord = 1
+    return dord, min(MAX_FACTOR, safety * fbest)
+
+
+@njit(cache=True)
+def _reject(D, DQ, order, h, fac, RU, Dtmp, ist, fst):
+    ist[I_REJ] += 1
+    ist[I_FAILS] += 1
+    _change_D(D, DQ, order, fac, RU, Dtmp)
+    fst[F_H] = h * fac
+    ist[I_NEQ] = 0
+
+
+@njit(cache=True)
 def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, inv0, t_out, out_y, rec_t, rec_err,
             D, DQ, ist, fst, y, d, dy, ypred, hist, psiv, scale, R, Dg, Lo, Up, Lm, Dinv, abT, ipiv, RU, Dtmp,
-            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac):
+            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE,
+            beta, vfac):
     """Integrate from fst[F_T] to tb (a breakpoint or the end) with the state in D, DQ, ist, fst.
 
     Returns when the segment is done, the step record buffer (rec_t, rec_err) is full, max_steps
     is reached or the step size collapses; ist[I_STATUS] says which.  Outputs at the times t_out
-    (from index ist[I_IOUT]) are written into out_y as they are passed.
+    (from index ist[I_IOUT]) are written into out_y as they are passed.  One step: predictor
+    (:func:`_predict`), Newton (:func:`_newton`), error test (:func:`_error_norm`), and on
+    acceptance the difference and ledger updates (:func:`_accept`), dense output
+    (:func:`_dense_output`) and the order/step choice (:func:`_next_order_and_factor`).
     """
-    n = y.shape[0]
-    N = n // 3
-    nout = t_out.shape[0]
     nrec_max = rec_t.shape[0]
     tslack = 1e-12 * max(tb, 1.0)
     Qpred = np.empty(3)
@@ -1232,156 +1291,31 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         alpha = ALPHA[order]
         c = h / alpha
         massc = 1.0 / c
-        # predictor, history combination; scale holds the inverse Newton weights
-        ra = 1.0 / alpha
-        for i in range(n):
-            ypred[i] = D[0, i]
-            psiv[i] = 0.0
-        for j in range(1, order + 1):
-            gj = GAMMA[j] * ra
-            for i in range(n):
-                v = D[j, i]
-                ypred[i] += v
-                psiv[i] += gj * v
-        for i in range(n):
-            hist[i] = massc * (ypred[i] - psiv[i])
-        for k in range(N):
-            scale[3 * k] = 1.0 / (atol + rtol * abs(ypred[3 * k]))
-            scale[3 * k + 1] = 1.0 / (atol * xref + rtol * abs(ypred[3 * k + 1]))
-            scale[3 * k + 2] = 1.0 / (psi_atol + rtol * abs(ypred[3 * k + 2]))
+        _predict(D, order, alpha, massc, atol, rtol, xref, psi_atol, ypred, psiv, hist, scale)
         if ist[I_LU_OK] != 0:
             mlu = fst[F_MASSC_LU]
             if abs(mlu / massc - 1.0) > ctl[C_LU_SLACK] or ist[I_LU_AGE] >= ctl[C_LU_MAX_AGE]:
                 ist[I_LU_OK] = 0
-        converged = False
-        domain_fail = False
-        n_iter = 0
-        jac_fresh = False
-        while True:
-            # Newton (simplified: LU factors possibly from an earlier step)
-            for i in range(n):
-                y[i] = ypred[i]
-                d[i] = 0.0
-            converged = False
-            domain_fail = False
-            dn_old = -1.0
-            for it in range(maxit):
-                n_iter = it + 1
-                ist[I_NEWTON] += 1
-                ist[I_NFEV] += 1
-                fresh_now = it == 0 and ist[I_LU_OK] == 0
-                st = assemble_blocks(y, massc, hist, fresh_now, R, Dg, Lo, Up, hface, vol, srclen, dirich, psiD, xbg,
-                                     inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE, beta, vfac)
-                if st != 0:
-                    domain_fail = True
-                    break
-                if fresh_now:
-                    ist[I_NLU] += 1
-                    jac_fresh = True
-                    ist[I_LU_AGE] = 0
-                    fst[F_MASSC_LU] = massc
-                    ist[I_LU_MODE] = 0
-                    if ctl[C_FORCE_BAND] != 0.0 or block_factor(Dg, Lo, Up, Lm, Dinv) != 0:
-                        # no safe block pivots: banded LU with partial pivoting of the same matrix
-                        blocks_to_band(Dg, Lo, Up, abT)
-                        ist[I_LU_MODE] = 1
-                        ist[I_NBAND] += 1
-                        if band_factor(abT, n, ipiv) != 0:
-                            ist[I_LU_OK] = 0
-                            break
-                    ist[I_LU_OK] = 1
-                for i in range(n):
-                    dy[i] = -R[i]
-                if ist[I_LU_MODE] == 0:
-                    block_solve(Lm, Up, Dinv, dy)
-                else:
-                    band_solve(abT, n, ipiv, dy)
-                acc = 0.0
-                for i in range(n):
-                    q = dy[i] * scale[i]
-                    acc += q * q
-                dn = math.sqrt(acc / n)
-                if not math.isfinite(dn):
-                    break
-                rate = -1.0
-                if dn_old > 0.0:
-                    rate = dn / dn_old
-                    if jac_fresh and it == 1:
-                        # quadratic convergence constant of this Jacobian: e_1 ~ kappa e_0^2
-                        fst[F_KAPPA] = dn / (dn_old * dn_old)
-                        ist[I_KAPPA_AGE] = 0
-                    if rate >= 1.0 or rate ** (maxit - it) / (1.0 - rate) * dn > newton_tol:
-                        break
-                for i in range(n):
-                    y[i] += dy[i]
-                    d[i] += dy[i]
-                if dn == 0.0 or (rate > 0.0 and rate / (1.0 - rate) * dn < newton_tol):
-                    converged = True
-                    break
-                if (it == 0 and jac_fresh and ist[I_KAPPA_AGE] < ctl[C_KAPPA_MAX_AGE]
-                        and fst[F_KAPPA] * dn * dn < ctl[C_KAPPA_SAFETY] * newton_tol):
-                    # one Newton step from the predictor with the Jacobian at the predictor: the
-                    # remaining error is ~ kappa dn^2 (kappa measured on a recent step)
-                    converged = True
-                    break
-                dn_old = dn
-            if converged or domain_fail:
-                break
-            # not converged: with factors from an older Jacobian, refresh and retry the same step
-            if not jac_fresh:
-                ist[I_LU_OK] = 0
-                continue
-            break
-        if converged:
-            for k in range(N):
-                xb = y[3 * k]
-                if not (xb > 0.0) or not (1.0 - xb - y[3 * k + 1] > 0.0):
-                    domain_fail = True
-                    converged = False
-                    break
+        converged, domain_fail, n_iter = _newton(
+            massc, newton_tol, maxit, ctl, ist, fst, y, d, dy, ypred, hist, scale, R, Dg, Lo, Up, Lm, Dinv, abT, ipiv,
+            hface, vol, srclen, dirich, psiD, xbg, inv_lam2, Kh, dc, t_pbr, t_pcl, t_q, t_g, t_lkc, t_lka, t_phi, psiE,
+            beta, vfac)
         if not converged:
-            ist[I_REJ] += 1
-            ist[I_FAILS] += 1
             ist[I_KAPPA_AGE] = 1 << 30
-            fac = 0.25 if domain_fail else 0.5
-            _change_D(D, DQ, order, fac, RU, Dtmp)
-            fst[F_H] = h * fac
-            ist[I_NEQ] = 0
+            _reject(D, DQ, order, h, 0.25 if domain_fail else 0.5, RU, Dtmp, ist, fst)
             ist[I_LU_OK] = 0
             continue
-        # local error on the species rows (scale: inverse error weights from here on)
-        ec = ERROR_CONST[order]
-        acc = 0.0
-        xvmin = 1.0
-        for k in range(N):
-            i = 3 * k
-            w = 1.0 / (atol + rtol * max(abs(D[0, i]), abs(y[i])))
-            scale[i] = w
-            q = d[i] * w
-            acc += q * q
-            i += 1
-            w = 1.0 / (atol * xref + rtol * max(abs(D[0, i]), abs(y[i])))
-            scale[i] = w
-            q = d[i] * w
-            acc += q * q
-            if y[i] < xvmin:
-                xvmin = y[i]
-        acc *= ec * ec
-        err = math.sqrt(acc / (2 * N))
+        err, xvmin, xvmax = _error_norm(D, y, d, order, atol, rtol, xref, scale)
         # scipy's safety factor (NEWTON_MAXITER = 4); a one-iteration step counts as two
         safety = 0.9 * 9.0 / (8.0 + max(n_iter, 2))
         if not (err <= 1.0) or xvmin < -atol * xref:
-            ist[I_REJ] += 1
-            ist[I_FAILS] += 1
             if err > 1.0 and math.isfinite(err):
                 fac = max(MIN_FACTOR, safety * err ** (-1.0 / (order + 1)))
             elif err > 1.0:
                 fac = MIN_FACTOR
             else:
                 fac = 0.5
-            _change_D(D, DQ, order, fac, RU, Dtmp)
-            fst[F_H] = h * fac
-            ist[I_NEQ] = 0
+            _reject(D, DQ, order, h, fac, RU, Dtmp, ist, fst)
             continue
         # ---- accepted
         ist[I_FAILS] = 0
@@ -1389,102 +1323,22 @@ def advance(tb, rtol, atol, xref, psi_atol, newton_tol, maxit, max_steps, ctl, i
         ist[I_NEQ] += 1
         ist[I_LU_AGE] += 1
         ist[I_KAPPA_AGE] += 1
-        # ledger: the same recursion for the inventories
         tB, tC, tV = source_totals(y, srclen, dc, t_lkc, t_lka, t_phi, psiE, beta, vfac)
         stmp[0] = tB
         stmp[1] = tC
         stmp[2] = tV
-        for m in range(3):
-            s = 0.0
-            p = 0.0
-            for j in range(order + 1):
-                s += DQ[j, m]
-            for j in range(1, order + 1):
-                p += GAMMA[j] * DQ[j, m]
-            Qpred[m] = s
-            psiQ[m] = p / alpha
-            dQ[m] = c * stmp[m] - psiQ[m]
-        # difference updates
-        for i in range(n):
-            D[order + 2, i] = d[i] - D[order + 1, i]
-            D[order + 1, i] = d[i]
-        for m in range(3):
-            DQ[order + 2, m] = dQ[m] - DQ[order + 1, m]
-            DQ[order + 1, m] = dQ[m]
-        for j in range(order, -1, -1):
-            for i in range(n):
-                D[j, i] += D[j + 1, i]
-            for m in range(3):
-                DQ[j, m] += DQ[j + 1, m]
-        _inventory_state(D[0], vol, inv)
-        e = 0.0
-        for m in range(3):
-            sc = max(max(abs(DQ[0, m]), abs(inv0[m])), 1e-300)
-            v = abs(inv[m] - DQ[0, m]) / sc
-            if v > e:
-                e = v
+        e = _accept(D, DQ, d, order, alpha, c, stmp, vol, inv0, Qpred, psiQ, dQ, inv)
         rec_t[ist[I_NREC]] = tnew
         rec_err[ist[I_NREC]] = e
         ist[I_NREC] += 1
         if xvmin < fst[F_MIN_XV]:
             fst[F_MIN_XV] = xvmin
-        # dense output at the requested times passed in this step
-        io = ist[I_IOUT]
-        while io < nout and t_out[io] <= tnew + tslack:
-            to = t_out[io]
-            if to >= tnew:
-                for i in range(n):
-                    out_y[io, i] = D[0, i]
-            else:
-                # y(t) = D0 + sum_j D[j] prod_{m<j} (t - tnew + m h) / (h (m + 1))
-                for i in range(n):
-                    out_y[io, i] = D[0, i]
-                pj = 1.0
-                for j in range(1, order + 1):
-                    pj *= (to - (tnew - (j - 1) * h)) / (h * j)
-                    for i in range(n):
-                        out_y[io, i] += D[j, i] * pj
-            io += 1
-        ist[I_IOUT] = io
+        if xvmax > fst[F_MAX_XV]:
+            fst[F_MAX_XV] = xvmax
+        ist[I_IOUT] = _dense_output(D, order, h, tnew, tslack, t_out, out_y, ist[I_IOUT])
         fst[F_T] = tnew
-        # order and step-size selection (quasi-constant steps)
         if ist[I_NEQ] >= order + 1:
-            em = math.inf
-            ep = math.inf
-            if order > 1:
-                acc = 0.0
-                cm = ERROR_CONST[order - 1]
-                for k in range(N):
-                    for r in range(2):
-                        i = 3 * k + r
-                        q = cm * D[order, i] * scale[i]
-                        acc += q * q
-                em = math.sqrt(acc / (2 * N))
-            if order < MAX_ORDER:
-                acc = 0.0
-                cp = ERROR_CONST[order + 1]
-                for k in range(N):
-                    for r in range(2):
-                        i = 3 * k + r
-                        q = cp * D[order + 2, i] * scale[i]
-                        acc += q * q
-                ep = math.sqrt(acc / (2 * N))
-            fm = em ** (-1.0 / order) if em > 0.0 else math.inf
-            f0 = err ** (-1.0 / (order + 1)) if err > 0.0 else math.inf
-            fp = ep ** (-1.0 / (order + 2)) if ep > 0.0 else math.inf
-            if order == 1:
-                fm = 0.0
-            if order == MAX_ORDER:
-                fp = 0.0
-            dord = 0
-            fbest = f0
-            if fm > fbest:
-                fbest = fm
-                dord = -1
-            if fp > fbest:
-                fbest = fp
-                dord = 1
-            factor = min(MAX_FACTOR, safety * fbest)
+            dord, factor = _next_order_and_factor(D, order, err, safety, scale)
             if dord != 0 or factor < 1.0 or factor >= ctl[C_MIN_GROWTH]:
                 order += dord
                 ist[I_ORDER] = order

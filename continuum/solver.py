@@ -155,7 +155,7 @@ class DeviceModel:
         R = np.empty_like(y)
         abT = np.zeros((y.size, K.LDAB))
         hist = np.zeros_like(y) if hist is None else np.ascontiguousarray(hist, dtype=float)
-        wk = np.empty((self.n, K.NW))
+        wk = K.block_workspace(self.n)
         st = K.assemble(y, float(massc), hist, bool(jacobian), R, abT, wk, *self._args(voltage_V))
         if st != 0:
             raise ValueError("state has a non-positive halide site fraction")
@@ -252,6 +252,8 @@ class DeviceResult:
     step_times_s: np.ndarray = field(repr=False)
     step_conservation_error: np.ndarray = field(repr=False)
     min_x_v: float = 0.0
+    #: largest vacancy site fraction on any node at any accepted step (the dilute-validity guard)
+    max_x_v: float = 0.0
 
     @property
     def final_migration_length_um(self) -> float:
@@ -280,6 +282,7 @@ class DeviceResult:
             "contact_mode": self.config.solver.contact_mode,
             "final_voltage_V": float(self.voltage_V[-1]),
             "min_x_v": self.min_x_v,
+            "max_x_v": self.max_x_v,
         }
 
     def to_dataset(self):
@@ -362,6 +365,7 @@ class _Integrator:
         inv0, _ = K.ledger(y, m.vol, m.srclen, tab.dc, *m.source_args(0.0)[:-1], 0.0)
         Q = inv0.copy()
         fst[K.F_MIN_XV] = float(y[1::3].min())
+        fst[K.F_MAX_XV] = float(y[1::3].max())
         step_t, step_err = [], []
         status, message = "ok", ""
         wall0 = time.perf_counter()
@@ -431,7 +435,7 @@ class _Integrator:
             log.warning("device run ended early: %s", message)
         return _make_result(m, t_out, out_y, out_V, status, message, int(ist[K.I_STEPS]), int(ist[K.I_REJ]),
                             int(ist[K.I_NEWTON]), wall, rel, np.concatenate(step_t), np.concatenate(step_err),
-                            float(fst[K.F_MIN_XV]))
+                            float(fst[K.F_MIN_XV]), float(fst[K.F_MAX_XV]))
 
 
 class _BDF2Reference:
@@ -467,7 +471,7 @@ class _BDF2Reference:
         R = np.empty(n3)
         abT = np.empty((n3, K.LDAB))
         ipiv = np.empty(n3, dtype=np.int64)
-        wk = np.empty((m.n, K.NW))
+        wk = K.block_workspace(m.n)
         W = np.empty(n3)
         histv = np.empty(n3)
         ynew = np.empty(n3)
@@ -485,6 +489,7 @@ class _BDF2Reference:
         step_t, step_err = [], []
         status, message = "ok", ""
         min_xv = float(y[1::3].min())
+        max_xv = float(y[1::3].max())
         wall0 = time.perf_counter()
         bar = None
         if self.progress:
@@ -498,7 +503,6 @@ class _BDF2Reference:
             if iseg > 0:
                 y = m.solve_potential(y, V)
             args = self._stage_args(V)
-            vf = args[-1]
             nh = 1
             Yh[0] = y
             th[0] = t
@@ -562,6 +566,7 @@ class _BDF2Reference:
                 step_err.append(float(np.max(np.abs(inv - Qn1) / scale)))
                 step_t.append(tn1)
                 min_xv = min(min_xv, xv_min)
+                max_xv = max(max_xv, float(ynew[1::3].max()))
                 while i_out < t_out.size and t_out[i_out] <= tn1 + tslack:
                     out_y[i_out] = self._interp(th, Yh, nh, tn1, ynew, min(t_out[i_out], tn1))
                     out_V[i_out] = V
@@ -596,7 +601,7 @@ class _BDF2Reference:
                 out_V = np.concatenate([out_V[:k], [V]])
             log.warning("device run ended early: %s", message)
         return _make_result(m, t_out, out_y, out_V, status, message, steps, rejected, newton_its, wall, rel,
-                            np.array(step_t), np.array(step_err), min_xv)
+                            np.array(step_t), np.array(step_err), min_xv, max_xv)
 
     @staticmethod
     def _interp(th, Yh, nh, tn1, ynew, to):
@@ -616,7 +621,7 @@ class _BDF2Reference:
 
 
 def _make_result(m, t_out, out_y, out_V, status, message, steps, rejected, newton_its, wall, rel, step_t,
-                 step_err, min_xv):
+                 step_err, min_xv, max_xv):
     cfg = m.config
     so = cfg.solver
     z = m.mesh.z_um
@@ -649,4 +654,4 @@ def _make_result(m, t_out, out_y, out_V, status, message, steps, rejected, newto
         max_step_conservation_error=float(np.max(np.abs(np.diff(np.concatenate([[0.0], step_err])))))
         if step_err.size else 0.0,
         conservation_by_species={k: float(v) for k, v in zip(names, rel)},
-        step_times_s=step_t, step_conservation_error=step_err, min_x_v=min_xv)
+        step_times_s=step_t, step_conservation_error=step_err, min_x_v=min_xv, max_x_v=max_xv)

@@ -238,3 +238,90 @@ def sample_onsager(fit: OnsagerFit, reference, rng: np.random.Generator) -> Onsa
 def sample_log_polynomial(fit: LogPolyFit, rng: np.random.Generator) -> LogPolyFit:
     coef = rng.multivariate_normal(fit.coef, fit.cov, method="eigh")
     return LogPolyFit(fit.degree, coef, fit.cov, fit.chi2)
+
+
+def onsager_with_reference(fit: OnsagerFit, reference) -> OnsagerFit:
+    """The same KMC correction factors on another closed-form reference (e.g. another w_Cl/w_Br)."""
+    ref = dict(zip(PAIRS, reference(fit.c)))
+    vals = {p: ref[p] * fit.fits[p].factor(fit.c) for p in PAIRS}
+    M = np.stack([np.stack([vals["brbr"], vals["brcl"]], -1), np.stack([vals["brcl"], vals["clcl"]], -1)], -2)
+    evals, evecs = np.linalg.eigh(M)
+    if evals.min() < 0:
+        M = np.einsum("nij,nj,nkj->nik", evecs, np.clip(evals, 0.0, None), evecs)
+        vals = {"brbr": M[:, 0, 0], "brcl": 0.5 * (M[:, 0, 1] + M[:, 1, 0]), "clcl": M[:, 1, 1]}
+    return OnsagerFit(c=fit.c, l=vals, se=fit.se, fits=fit.fits, psd_projection_max=fit.psd_projection_max)
+
+
+# ------------------------------------------------------------------------------ a whole table
+@dataclass(frozen=True)
+class BridgeFits:
+    """All smooth fits of one KMC coefficient table (see :func:`fit_table`)."""
+
+    onsager: OnsagerFit
+    x_v_eq: LogPolyFit  # x_V^eq(c) at the material level (the table's)
+    creation_br: LogPolyFit  # Br-removal creation rate per ion site at η = 0 (Hz, KMC level)
+    creation_cl: LogPolyFit  # Cl-removal creation rate per ion site at η = 0 (Hz, KMC level)
+    transfer: RateLawFit | None  # rate-law fit with the overpotential (transfer coefficient)
+    delta_kmc_eV: float  # E_a,Cl − E_a,Br of the KMC's electrode transfer (= the hop barriers')
+    kT_eV: float
+    kmc_odds0: float  # vacancy odds x/(1 − x) of the pure-CsPbBr3 electrode KMC box
+    material_odds0: float  # vacancy odds of pure CsPbBr3 in the material
+
+    @property
+    def beta(self) -> float:
+        """KMC transfer coefficient (½, the Brønsted value, if the table has no overpotentials)."""
+        return 0.5 if self.transfer is None else float(self.transfer.beta)
+
+
+def manning_reference(w_br_Hz: float, w_cl_Hz: float):
+    """ℓ_ij(c) of the Manning/MAA closed form (the fits' reference)."""
+    from halide_ionics.continuum import manning_maa
+
+    return lambda c: manning_maa(np.asarray(c, float), w_br_Hz, w_cl_Hz)
+
+
+def fit_table(table, material) -> BridgeFits:
+    """All smooth fits of a coefficient table (``material``: the one the table was computed for)."""
+    c = table.composition.values
+    l = {p: table[f"l_{p}"].values for p in PAIRS}
+    se = {p: np.maximum(table[f"l_{p}_se"].values, 1e-12 * np.abs(table[f"l_{p}"].values).max()) for p in PAIRS}
+    ons = fit_onsager(c, l, se, reference=manning_reference(material.w_br_Hz, material.w_cl_Hz))
+    xv = fit_log_polynomial(c, table.x_v_eq.values, np.maximum(table.x_v_eq_se.values, 1e-6 * table.x_v_eq.values))
+    eta = table.overpotential.values
+    j0 = int(np.argmin(np.abs(eta)))
+    cr = table.creation_rate.values[:, j0]
+    cr_se = table.creation_rate_se.values[:, j0]
+    split = table.creation_species_fraction.values[:, j0]
+    fits = []
+    for s in (0, 1):
+        part = cr * split[:, s]
+        ok = part > 0
+        rel = cr_se[ok] / cr[ok]
+        fits.append(fit_log_polynomial(c[ok], part[ok], part[ok] * np.maximum(rel, 1e-4)))
+    mask = np.isfinite(table.creation_rate.values)
+    cc, ee = np.meshgrid(c, eta, indexing="ij")
+    transfer = None
+    if (mask & (ee != 0)).any():
+        transfer = fit_rate_law(cc[mask], ee[mask], table.creation_rate.values[mask],
+                                table.creation_rate_se.values[mask], kT_eV=material.kT_eV)
+    xk = float(table.kmc_vacancy_fraction.values[0, j0])
+    xm = float(material.vacancy_fraction_br)
+    return BridgeFits(ons, xv, fits[0], fits[1], transfer, material.barrier_cl_eV - material.barrier_br_eV,
+                      material.kT_eV, xk / (1 - xk), xm / (1 - xm))
+
+
+def creation_law(fits: BridgeFits, c, delta_el_eV: float, cr_br=None, cr_cl=None):
+    """ĝ(c) = r_c(c; δ_el)/r_c(0; δ_el): composition dependence of the creation rate per ion site
+    with the Cl–Br electrode-transfer barrier difference set to ``delta_el_eV`` (paper-linear mode)."""
+    c = np.asarray(c, float)
+    fb = cr_br or fits.creation_br
+    fc = cr_cl or fits.creation_cl
+    scale = np.exp(-(delta_el_eV - fits.delta_kmc_eV) / fits.kT_eV)
+
+    def total(x):
+        x = np.asarray(x, float)
+        br = np.where(x < 1.0, fb(np.minimum(x, 1.0)), 0.0)
+        cl = np.where(x > 0.0, fc(np.maximum(x, 0.0)), 0.0)
+        return br + scale * cl
+
+    return total(c) / total(0.0)

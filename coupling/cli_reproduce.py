@@ -18,6 +18,12 @@ DESCRIPTION = __doc__
 def add_arguments(p) -> None:
     p.add_argument("--out", default="reproduce-out", metavar="DIR", help="output directory (default reproduce-out)")
     p.add_argument("--quick", action="store_true", help="reduced sizes and fields: a smoke run in about a minute")
+    p.add_argument("--electrode", choices=("kmc", "paper-linear"), default=None,
+                   help="default electrode model whose numbers fill the summary's top level (both are run): "
+                        "'kmc' (default; the KMC-derived law, no fitted constant) or 'paper-linear' (the paper's "
+                        "phenomenological pump, two constants fitted at +-2 V/um)")
+    p.add_argument("--config", default=None, metavar="TOML",
+                   help="TOML with an [electrode] section: mode = 'kmc' | 'paper-linear' (the option wins)")
     add_execution_arguments(p)
     p.add_argument("--strict", action="store_true", help="exit with status 1 when a target fails")
     p.add_argument("--json", action="store_true", help="print summary.json on stdout")
@@ -29,8 +35,9 @@ def run(args) -> int:
     from halide_ionics.coupling.cli import print_json
     from halide_ionics.coupling.reproduce import ReproduceConfig, reproduce
 
+    mode = args.electrode or (electrode_from_toml(args.config) if args.config is not None else None) or "kmc"
     ex, workers, client = executor_from_args(args)
-    cfg = ReproduceConfig.quick() if args.quick else ReproduceConfig()
+    cfg = ReproduceConfig.quick(electrode=mode) if args.quick else ReproduceConfig(electrode=mode)
     cfg = replace(cfg, seed=int(args.seed))
     t0 = time.perf_counter()
     try:
@@ -43,10 +50,42 @@ def run(args) -> int:
         print_json(s)
     else:
         print(f"halide-ionics reproduce: {time.perf_counter() - t0:.1f} s, outputs in {args.out}/")
+        print(f"  electrode mode: {s['electrode_mode']} (both modes side by side in report.md)")
         for r in s["targets"]:
             v = r["value"]
             vs = f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
-            print(f"  [{'PASS' if r['pass'] else 'FAIL'}] {r['target']}: {vs} (accept {r['accept']})")
-        print(f"  rectification ratio at +-4 V/um: {s['rectification_ratio_4V']:.3g}; "
-              f"forward slope {s['forward_slope_um_per_V_per_um']:.4f} um per V/um (R^2 {s['forward_r2']:.4f})")
+            print(f"  [{'PASS' if r['pass'] else 'FAIL'}] ({r['kind']}) {r['name']}: {vs} (accept {r['accept']})")
+        fmt = lambda v, f: "n/a" if v is None else format(v, f)  # noqa: E731
+        print(f"  rectification ratio at +-4 V/um: {fmt(s['rectification_ratio_4V'], '.3g')}; "
+              f"forward slope {fmt(s['forward_slope_um_per_V_per_um'], '.4f')} um per V/um "
+              f"(R^2 {fmt(s['forward_r2'], '.4f')}); max x_V {fmt(s['max_x_v'], '.3g')}")
     return 1 if (args.strict and not s["all_targets_pass"]) else 0
+
+
+def electrode_from_toml(path) -> str | None:
+    """``[electrode] mode`` of a reproduce TOML (None when absent); bad files are InputErrors."""
+    from pathlib import Path
+
+    from halide_ionics.errors import InputError
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib
+    p = Path(path)
+    if str(path) == "" or not p.is_file():
+        raise InputError("--config", str(path), "is not a readable file")
+    try:
+        d = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, OSError) as e:
+        raise InputError("--config", str(path), f"not a UTF-8 TOML file ({e})") from None
+    unknown = set(d) - {"electrode"}
+    if unknown:
+        raise InputError(sorted(unknown)[0], "", "unknown section (reproduce reads only [electrode])")
+    el = d.get("electrode", {})
+    if not isinstance(el, dict) or set(el) - {"mode"}:
+        raise InputError("electrode", el, "only the key 'mode' is allowed")
+    mode = el.get("mode")
+    if mode is not None and mode not in ("kmc", "paper-linear"):
+        raise InputError("electrode.mode", mode, "must be 'kmc' or 'paper-linear'")
+    return mode

@@ -20,7 +20,11 @@ class ContinuumInputs:
 
     ``c``: composition grid (Cl fraction of the ions); ``l_*_Hz``: per-vacancy Onsager
     coefficients; ``x_v_eq``: equilibrium vacancy site fraction; ``k_create0_per_s`` /
-    ``k_annihilate0_per_s``: electrode rates at |ΔV| = 1 V (voltage exponent 1, paper form).
+    ``k_annihilate0_per_s``: electrode rates (per ion site / per vacancy) at |ΔV| = 1 V for
+    ``voltage_exponent`` 1 (the paper's linear pump), or the rates themselves for exponent 0
+    (the KMC law); ``br_fraction``: the electrode's Br share of exchanged ions (None: the local
+    composition); ``transfer_coefficient``: β of the overpotential factor (None: none);
+    ``electrode_mode``: the law's name (:mod:`.electrode`); ``contact_mode``: "region"/"line".
     """
 
     c: tuple
@@ -34,6 +38,11 @@ class ContinuumInputs:
     lattice_constant_A: float
     permittivity_rel: float
     source: str = "KMC-derived (halide_ionics.coupling)"
+    voltage_exponent: float = 1.0
+    br_fraction: tuple | None = None
+    transfer_coefficient: float | None = None
+    electrode_mode: str = "paper-linear"
+    contact_mode: str = "region"
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -52,12 +61,18 @@ class ContinuumInputs:
                                                    source=self.source),
             vacancy=VacancyEquilibrium.from_table(self.c, self.x_v_eq, source=self.source),
             electrode=ElectrodeKinetics(c=self.c, k_create0_per_s=self.k_create0_per_s,
-                                        k_annihilate0_per_s=self.k_annihilate0_per_s, voltage_exponent=1.0,
-                                        source=self.source),
+                                        k_annihilate0_per_s=self.k_annihilate0_per_s,
+                                        voltage_exponent=self.voltage_exponent, source=self.source,
+                                        br_fraction=self.br_fraction,
+                                        transfer_coefficient=self.transfer_coefficient),
             sources=sources,
             bias=BiasSchedule.constant_field(field_V_per_um, hours=hours, gap_um=g.gap_um),
-            solver=SolverOptions(**solver_kw),
+            solver=SolverOptions(**{"contact_mode": self.contact_mode, **solver_kw}),
         )
+
+
+def inputs_from_dict(d: dict) -> ContinuumInputs:
+    return ContinuumInputs(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 def front_width_um(z_um: np.ndarray, x_br: np.ndarray, lo: float = 0.1, hi: float = 0.9) -> float:
@@ -97,7 +112,7 @@ def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources
     """
     from halide_ionics.continuum import simulate
 
-    inp = ContinuumInputs(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in inputs.items()})
+    inp = inputs_from_dict(inputs)
     ov = dict(overrides or {})
     if "x_v_scale" in ov:
         from dataclasses import replace
@@ -136,6 +151,16 @@ def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources
     near = np.abs(z - front) <= 0.25
     x_v_front = float(trapezoid(r.x_v[-1][near], z[near]) / (z[near][-1] - z[near][0])) if near.sum() > 1 \
         else float("nan")
+    # the same vacancy level relative to equilibrium at the local composition (refilled or not)
+    c_near = (r.x_cl[-1] / np.maximum(r.x_br[-1] + r.x_cl[-1], 1e-300))[near]
+    x_eq_near = np.interp(c_near, np.asarray(inp.c), np.asarray(inp.x_v_eq))
+    x_v_front_eq = float(trapezoid(x_eq_near, z[near]) / (z[near][-1] - z[near][0])) if near.sum() > 1 \
+        else float("nan")
+    # Cl background of the Br segment at t = 0 in the same window (relative to the initial front)
+    front0 = float(r.front_um[0])
+    ahead0 = (z < front0 - 0.25) & (z > br_end)
+    xcl0 = r.x_cl[0] / np.maximum(r.x_br[0] + r.x_cl[0], 1e-300)
+    cl_tail0 = float(xcl0[ahead0].max()) if ahead0.any() else float("nan")
     return {
         "field_V_per_um": float(field_V_per_um),
         "sources": bool(sources),
@@ -146,6 +171,12 @@ def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources
         "final_migration_length_um": r.final_migration_length_um,
         "front_um": np.asarray(r.front_um),
         "site_conservation_error": float(r.site_conservation_error),
+        # ion inventories (Br, Cl) against the integrated electrode exchange; the vacancy ledger (an
+        # inventory ~1e-7 of the sites balanced against an exchange ~1e10 s^-1) is reported apart
+        "ion_conservation_error": float(max(r.conservation_by_species["Br"], r.conservation_by_species["Cl"])),
+        "vacancy_ledger_error": float(r.conservation_by_species["V"]),
+        "max_x_v": float(r.max_x_v),
+        "end_time_s": float(r.times_s[-1]) if len(r.times_s) else 0.0,
         "steps": int(r.steps),
         "wall_seconds": float(r.wall_seconds),
         "z_um": z,
@@ -158,10 +189,59 @@ def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources
         "front_width_initial_um": width0,
         "front_width_final_um": width1,
         "cl_tail": cl_tail,
+        "cl_tail_initial": cl_tail0,
         "x_v_front": x_v_front,
+        "x_v_front_over_eq": x_v_front / x_v_front_eq if x_v_front_eq > 0 else float("nan"),
     }
 
 
 def material_inputs_defaults(material: Material) -> dict:
     return dict(temperature_K=material.temperature_K, lattice_constant_A=material.lattice_constant_A,
                 permittivity_rel=material.epsilon_r)
+
+
+# ------------------------------------------------------------------------------ device sweeps
+def device_tasks(inputs: ContinuumInputs, fields, hours, sources, solver, tag: str):
+    """One cached sweep task per field (content-hashed on the inputs, field, duration, solver)."""
+    from .sweep import Task
+
+    d = inputs.to_dict()
+    return [Task(key=f"{tag}/{float(f):+.3f}/{int(bool(sources))}", func="halide_ionics.coupling.device_runs:device_task",
+                 kwargs=dict(inputs=d, field_V_per_um=float(f), hours=float(hours), sources=bool(sources),
+                             solver=dict(solver)), spawn_key=())
+            for f in fields]
+
+
+def run_devices(inputs: ContinuumInputs, fields, cfg, workdir, sources=True, executor=None, workers=1, tag="run",
+                progress=False, solver: dict | None = None) -> dict:
+    """Device results keyed by field (cached in ``workdir`` by content hash).
+
+    ``cfg`` supplies ``hours``, ``seed`` and (unless ``solver`` is given) ``solver()``.
+    """
+    from .sweep import run_sweep
+
+    tasks = device_tasks(inputs, fields, cfg.hours, sources, solver if solver is not None else cfg.solver(), tag)
+    res = run_sweep(tasks, workdir, root_seed=cfg.seed, executor=executor, workers=workers, progress=progress,
+                    description=f"device runs ({tag})")
+    return {float(f): res[t.key] for f, t in zip(fields, tasks)}
+
+
+def run_many(jobs, cfg, workdir, executor=None, workers=1, progress=False, description="device runs",
+             solver: dict | None = None) -> list:
+    """Run ``jobs`` = [(inputs, field, sources, tag), ...] as one cached sweep; results in order."""
+    from .sweep import run_sweep
+
+    tasks = []
+    for inp, f, src, tag in jobs:
+        tasks += device_tasks(inp, [f], cfg.hours, src, solver if solver is not None else cfg.solver(), tag)
+    keys = [t.key for t in tasks]
+    if len(set(keys)) != len(keys):
+        raise ValueError("run_many: duplicate (tag, field, sources) among the jobs")
+    res = run_sweep(tasks, workdir, root_seed=cfg.seed, executor=executor, workers=workers, progress=progress,
+                    description=description)
+    return [res[k] for k in keys]
+
+
+def run_ok(r: dict, hours: float) -> bool:
+    """A run feeds a target only if it finished (status ok) and reached its end time."""
+    return r.get("status") == "ok" and r.get("end_time_s", 0.0) >= hours * 3600.0 * (1 - 1e-9)

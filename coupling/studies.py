@@ -104,56 +104,21 @@ class StudyConfig:
 
 # ------------------------------------------------------------------------------ electrode-mode adapter
 def _prepare(mode, material, cfg: StudyConfig, cache_dir, workers=1, executor=None):
-    """Continuum inputs of an electrode mode: ``.inputs``, ``.calibrated`` ({name: {value, fitted_to}}),
-    ``.fits`` (bridge fits) and ``.table``.
+    """Continuum inputs of an electrode mode (:func:`halide_ionics.coupling.calibration.prepare_inputs`):
+    ``.inputs``, ``.calibrated`` ({name: {value, fitted_to}}; empty in ``kmc``), ``.constants``, ``.fits``."""
+    from .calibration import prepare_inputs
 
-    Uses ``halide_ionics.coupling.calibration.prepare_inputs`` where it exists (issue 9); until
-    then, ``paper-linear`` is today's pipeline (fit_table + calibrate + continuum_inputs).
-    """
-    from .coefficients import compute_table
-    from .reproduce import calibrate, continuum_inputs, fit_table
-
-    try:
-        from .calibration import prepare_inputs  # noqa: F401  (issue 9)
-    except ImportError:
-        prepare_inputs = None
-    if prepare_inputs is not None:  # pragma: no cover - after the merge of issue 9
-        import inspect
-
-        extra = {"coefficient_config": cfg.coefficients} if "coefficient_config" in inspect.signature(
-            prepare_inputs).parameters else {}
-        prep = prepare_inputs(mode, material, cfg.run, cache_dir, workers=workers, executor=executor, **extra)
-        if not hasattr(prep, "table"):
-            prep.table = None
-        return prep
-    if mode == "kmc":
-        raise InputError("electrode", mode, "the KMC-derived electrode law (issue 9) is not in this version "
-                                            "yet; use --electrode paper-linear")
-    table = compute_table(material, cfg.coefficients, seed=cfg.run.seed, workers=workers, executor=executor,
-                          cache_dir=cache_dir)
-    fits = fit_table(table, material)
-    cal = calibrate(fits, material, cfg.run, Path(cache_dir) / "devices", executor=executor, workers=workers)
-    inputs = continuum_inputs(fits, material, cal["lambda_per_s_per_V"], cal["delta_el_eV"])
-    calibrated = {k: {"value": cal[k], "fitted_to": cal["fitted_to"][k]} for k in ("lambda_per_s_per_V", "delta_el_eV")}
-    return SimpleNamespace(inputs=inputs, calibrated=calibrated, fits=fits, table=table)
+    return prepare_inputs(mode, material, cfg.run, cache_dir, workers=workers, executor=executor,
+                          coefficient_config=cfg.coefficients)
 
 
 def _inputs_at(mode, prep, material: Material, table) -> ContinuumInputs:
     """Continuum inputs from another KMC table (another temperature) with the calibrated constants of
-    ``prep`` held fixed (nothing is re-fitted away from 298 K)."""
-    from .reproduce import continuum_inputs, fit_table
+    ``prep`` held fixed (nothing is re-fitted away from the reference temperature; ``kmc`` has none)."""
+    from .bridge import fit_table
+    from .calibration import continuum_inputs
 
-    try:
-        from .calibration import inputs_from_table  # issue 9: (mode, table, material, calibrated) -> inputs
-    except ImportError:
-        inputs_from_table = None
-    if inputs_from_table is not None:  # pragma: no cover - after the merge of issue 9
-        return inputs_from_table(mode, table, material, prep.calibrated)
-    if mode != "paper-linear":
-        raise InputError("electrode", mode, "not available in this version; use --electrode paper-linear")
-    fits = fit_table(table, material)
-    return continuum_inputs(fits, material, prep.calibrated["lambda_per_s_per_V"]["value"],
-                            prep.calibrated["delta_el_eV"]["value"])
+    return continuum_inputs(fit_table(table, material), material, mode, constants=dict(prep.constants))
 
 
 # ------------------------------------------------------------------------------ device runs
@@ -182,6 +147,28 @@ def run_variants(inputs: ContinuumInputs, specs, cfg: StudyConfig, cache_dir, ex
     return [res[t.key] for t in tasks]
 
 
+def json_safe(obj):
+    """Plain-JSON copy (numpy scalars/arrays → Python; NaN kept as float)."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _padded(rows, n):
+    """Stack time series, NaN-padding a run that ended early (its status says why)."""
+    out = np.full((len(rows), n), np.nan)
+    for i, r in enumerate(rows):
+        r = np.asarray(r, float)[:n]
+        out[i, : r.size] = r
+    return out
+
+
 def _mig(r) -> float:
     return float(r["final_migration_length_um"]) if r["status"] == "ok" else float("nan")
 
@@ -192,8 +179,6 @@ def _max_xv(r) -> float:
 
 def q(value, kind, unit=None, **extra) -> dict:
     """A reported number with its kind (and unit)."""
-    from .reproduce import json_safe
-
     d = {"value": json_safe(value), "kind": kind}
     if unit:
         d["unit"] = unit
@@ -212,13 +197,11 @@ def _fwd_kind(mode):
 
 def _kind_at(mode, field_V_per_um, calibration_field):
     """Kind of the 4-h migration at a field: paper-linear fits λ on +E_cal and δ_el on the ratio at ±E_cal
-    (everything else implied through the linear law); kmc fits at most one constant, on +E_cal."""
+    (everything else implied through its linear law); kmc has no fitted constant (all predictions)."""
     f = float(field_V_per_um)
-    if f == 0.0:
+    if mode != "paper-linear" or f == 0.0:
         return "prediction"
-    if f == calibration_field or (mode == "paper-linear" and f == -calibration_field):
-        return "calibrated"
-    return _fwd_kind(mode)
+    return "calibrated" if abs(f) == calibration_field else "implied"
 
 
 def _profiles_dataset(runs, dim_name, dim_values, dim_attrs, extra=None):
@@ -423,7 +406,6 @@ def _variant_study(ctx, sources: bool, param: str, values, unit, long_name, fig_
     times = max((r["times_s"] for r in runs), key=len)
     import xarray as xr
 
-    from .reproduce import _padded
 
     ds = xr.Dataset(
         {"final_migration_length": ((param, "field"), mig, {"units": "um"}),
@@ -736,7 +718,7 @@ def study_temperature(ctx):
 
     from .bridge import sample_log_polynomial, sample_onsager
     from .coefficients import compute_table
-    from .reproduce import _reference, fit_table
+    from .bridge import fit_table, manning_reference
 
     cfg = ctx.cfg
     Ts = list(cfg.temperatures_K)
@@ -757,11 +739,17 @@ def study_temperature(ctx):
                               executor=ctx.executor, cache_dir=ctx.cache_dir)
         for p in pops:
             m = ctx.material.at_temperature(T, p)
-            fits = fit_table(table, m)
-            inp = _inputs_at(ctx.mode, prep, m, table)
+            # the table's x_V^eq(c) is at the fixed population's level: the KMC gives its composition
+            # dependence, the population sets the level
+            tab = table.copy()
+            lvl = m.vacancy_fraction_br / m_fixed.vacancy_fraction_br
+            tab["x_v_eq"] = table["x_v_eq"] * lvl
+            tab["x_v_eq_se"] = table["x_v_eq_se"] * lvl
+            fits = fit_table(tab, m)
+            inp = _inputs_at(ctx.mode, prep, m, tab)
             rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed, spawn_key=(31, int(round(T)))))
             D_kmc, K_kmc, D_eq = kmc_interdiffusion(fits.onsager, fits.x_v_eq, m, c_star, c_left)
-            draws = [kmc_interdiffusion(sample_onsager(fits.onsager, _reference(m), rng),
+            draws = [kmc_interdiffusion(sample_onsager(fits.onsager, manning_reference(m.w_br_Hz, m.w_cl_Hz), rng),
                                         sample_log_polynomial(fits.x_v_eq, rng), m, c_star, c_left)[0]
                      for _ in range(cfg.interdiffusion_draws)]
             # zero-bias, no-source run over a window in which the front grows by ~INTERDIFFUSION_LENGTH_UM
@@ -938,7 +926,6 @@ def run_study(name: str, electrode: str = "kmc", out_dir=None, workers: int = 1,
 
     from . import figures as F
     from .materials import CSPB_BR_CL_298K
-    from .reproduce import json_safe
     from .sweep import default_cache_dir
 
     check_study_args(name, electrode, workers)

@@ -33,7 +33,7 @@ from halide_ionics.io import atomic_path
 log = logging.getLogger(__name__)
 
 #: Bump by hand whenever the meaning of a cached result changes (kernel semantics, estimators).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def default_cache_dir() -> Path:
@@ -142,7 +142,7 @@ def run_sweep(
 
         bar = tqdm(total=len(todo), desc=description, disable=not progress, leave=False)
         try:
-            if executor is None and workers <= 1:
+            if executor is None and (workers <= 1 or len(todo) == 1):  # no pool for a single task
                 for t in todo:
                     run_task(t, root_seed, str(paths[t.key]))
                     bar.update()

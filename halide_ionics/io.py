@@ -97,3 +97,22 @@ def provenance_attrs(config: Any = None, seed: Any = None, **extra: Any) -> dict
         else:
             out[k] = json.dumps(v, sort_keys=True, default=_json_default)
     return out
+
+
+def json_safe(obj: Any) -> Any:
+    """Strict-JSON copy: numpy scalars/arrays → Python, NaN/±inf → None (JSON has no NaN)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
