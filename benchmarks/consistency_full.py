@@ -13,13 +13,12 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 
-from halide_ionics.coupling.cli_consistency import _brief  # noqa: E402
+from halide_ionics.coupling.cli.consistency import _brief  # noqa: E402
 from halide_ionics.coupling.consistency import ConsistencyConfig, run_consistency  # noqa: E402
-from halide_ionics.io import _json_default  # noqa: E402
+from halide_ionics.io import dumps_json  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -39,7 +38,7 @@ def main(argv=None) -> int:
     s["output"] = os.path.join(a.out, "consistency.json")
     out = _brief(s)
     out["config"] = cfg.to_dict()
-    sys.stdout.write(json.dumps(out, indent=2, sort_keys=True, default=_json_default) + "\n")
+    sys.stdout.write(dumps_json(out) + "\n")
     return 0 if s["pass"] else 1
 
 

@@ -18,7 +18,6 @@ at the start and end (the timings are only meaningful on a quiet machine).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -148,7 +147,9 @@ def main(argv=None):
             out.update({"baseline_vs_reference_" + k: v for k, v in
                         _profile_diffs(xb, yb[1::3], ref.x_br[-1], ref.x_v[-1], xv_floor).items()})
     out["load_average_1min"] = [load0, os.getloadavg()[0]]
-    print(json.dumps(out, indent=2))
+    from halide_ionics.io import dumps_json
+
+    print(dumps_json(out))  # strict JSON: NaN/inf -> null
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # idle BLAS threads must not steal the core
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 
@@ -66,7 +65,9 @@ def main():
         "load_average_before_after": [load0, os.getloadavg()],
     }
     out["hops_per_second"] = out["single_vacancy"]["hops_per_second"]["median"]
-    print(json.dumps(out, indent=2))
+    from halide_ionics.io import dumps_json
+
+    print(dumps_json(out))  # strict JSON: NaN/inf -> null
 
 
 if __name__ == "__main__":

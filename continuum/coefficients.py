@@ -35,10 +35,10 @@ from typing import Callable
 
 import numpy as np
 
+from halide_ionics.constants import F0_PEROVSKITE_X, T_ROOM_K
+from halide_ionics.constants import K_B_EV_PER_K as BOLTZMANN_EV_PER_K
 from halide_ionics.errors import InputError
-
-F0_PEROVSKITE_X = 0.68891612
-"""Tracer correlation factor of the vacancy mechanism on the perovskite halide sublattice."""
+from halide_ionics.transport import manning_maa
 
 PAPER_HALIDE_MOBILITY_CM2_PER_VS = 1.7e-13
 """Kong et al. (Nano Lett. 2020): ionic mobility used to convert migration length to field."""
@@ -47,14 +47,28 @@ PAPER_ALPHA_FORWARD_UM_PER_VS = 1.3e-5
 PAPER_ALPHA_REVERSE_UM_PER_VS = 3.8e-7
 """Kong et al.: source strengths fitted to the +-2 V/um data (forward / reverse)."""
 
-BOLTZMANN_EV_PER_K = 8.617333262e-5
-
 N_TABULATE = 2049
 """Points of the internal uniform composition grid used by the numba kernels."""
 
 
+def _as_floats(name: str, v) -> np.ndarray:
+    """A 1-D float array from a list of numbers (strings, booleans and nested lists are errors)."""
+    if isinstance(v, (str, bytes, dict)):
+        raise InputError(name, v, "must be a list of numbers")
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+                raise InputError(name, list(v), f"must be a list of numbers (found {x!r})")
+    elif isinstance(v, np.ndarray) and v.dtype.kind not in "fiu":
+        raise InputError(name, v.tolist(), "must be an array of numbers")
+    try:
+        return np.asarray(v, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(name, v, "must be a list of numbers") from None
+
+
 def _as_grid(name: str, c) -> np.ndarray:
-    c = np.asarray(c, dtype=float)
+    c = _as_floats(name, c)
     if c.ndim != 1 or c.size < 2:
         raise InputError(name, c.tolist() if c.ndim else c, "must be a list of at least 2 compositions")
     if not np.all(np.isfinite(c)) or c[0] < 0.0 or c[-1] > 1.0:
@@ -65,7 +79,7 @@ def _as_grid(name: str, c) -> np.ndarray:
 
 
 def _as_values(name: str, v, n: int, positive: bool = False, nonneg: bool = False) -> np.ndarray:
-    v = np.asarray(v, dtype=float)
+    v = _as_floats(name, v)
     if v.ndim != 1 or v.size != n:
         raise InputError(name, v.tolist() if v.ndim else v, f"must be a list of {n} numbers (one per composition)")
     if not np.all(np.isfinite(v)):
@@ -93,33 +107,18 @@ def _pchip(c: np.ndarray, v: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _extrapolate_ends(c: np.ndarray, v: np.ndarray, bad_lo: bool, bad_hi: bool) -> np.ndarray:
-    """Replace end values (where a ratio is 0/0) by linear extrapolation from the interior."""
-    v = v.copy()
-    if bad_lo:
-        v[0] = v[1] + (v[2] - v[1]) * (c[0] - c[1]) / (c[2] - c[1]) if v.size > 2 else v[1]
-    if bad_hi:
-        v[-1] = v[-2] + (v[-2] - v[-3]) * (c[-1] - c[-2]) / (c[-2] - c[-3]) if v.size > 2 else v[-2]
-    return v
+    """Replace end values (where a ratio is 0/0) by linear extrapolation from the interior.
 
-
-def manning_maa(c, w_br_Hz: float, w_cl_Hz: float, f0: float = F0_PEROVSKITE_X):
-    """Manning / Moleko-Allnatt-Allnatt per-vacancy Onsager coefficients (Hz) at Cl fraction c.
-
-    Returns ``(l_BrBr, l_BrCl, l_ClCl)``; docs/model.md section 3 with A = Br, B = Cl.
+    Only interior points are used: with a single interior point (a 3-point table spanning both
+    pure ends) both ends take its value.
     """
-    c = np.asarray(c, dtype=float)
-    ca, cb = 1.0 - c, c
-    wa, wb = float(w_br_Hz), float(w_cl_Hz)
-    m0 = 2.0 * f0 / (1.0 - f0)
-    wmean = ca * wa + cb * wb
-    wbar = ca * wb + cb * wa
-    p = m0 * wmean + 2.0 * wbar
-    q = 2.0 * m0 * ca * cb * (wa - wb) ** 2
-    omega = 0.5 * (p + np.sqrt(np.maximum(p * p - 4.0 * q, 0.0)))
-    l_aa = ca * wa * (1.0 - 2.0 * cb * wa / omega)
-    l_bb = cb * wb * (1.0 - 2.0 * ca * wb / omega)
-    l_ab = 2.0 * ca * cb * wa * wb / omega
-    return l_aa, l_ab, l_bb
+    v = v.copy()
+    n_int = v.size - int(bad_lo) - int(bad_hi)  # points that are not replaced
+    if bad_lo:
+        v[0] = v[1] + (v[2] - v[1]) * (c[0] - c[1]) / (c[2] - c[1]) if n_int >= 2 else v[1]
+    if bad_hi:
+        v[-1] = v[-2] + (v[-2] - v[-3]) * (c[-1] - c[-2]) / (c[-2] - c[-3]) if n_int >= 2 else v[-2]
+    return v
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ class OnsagerCoefficients:
 
     @classmethod
     def manning_placeholder(cls, w_br_Hz: float | None = None, w_cl_Hz: float | None = None,
-                            temperature_K: float = 298.0, lattice_constant_A: float = 5.8,
+                            temperature_K: float = T_ROOM_K, lattice_constant_A: float = 5.8,
                             coordination: int = 8) -> "OnsagerCoefficients":
         """PLACEHOLDER: Manning/MAA closed form with paper-calibrated jump frequencies.
 
@@ -248,7 +247,7 @@ class OnsagerCoefficients:
                 _extrapolate_ends(c, qq, True, True))
 
 
-def placeholder_w_br_Hz(temperature_K: float = 298.0, lattice_constant_A: float = 5.8,
+def placeholder_w_br_Hz(temperature_K: float = T_ROOM_K, lattice_constant_A: float = 5.8,
                         coordination: int = 8, x_v: float = 1e-7,
                         mobility_cm2_per_Vs: float = PAPER_HALIDE_MOBILITY_CM2_PER_VS) -> float:
     """Jump frequency giving ``mobility`` in pure CsPbBr3: w = 6 kT mu / (e x_V z s^2)."""
@@ -286,7 +285,7 @@ class VacancyEquilibrium:
     @classmethod
     def formation_energy_placeholder(cls, x_v_pure_br: float = 1e-7, formation_energy_br_eV: float = 1.32,
                                      formation_energy_cl_eV: float = 1.44,
-                                     temperature_K: float = 298.0) -> "VacancyEquilibrium":
+                                     temperature_K: float = T_ROOM_K) -> "VacancyEquilibrium":
         """PLACEHOLDER: x_V^eq(c) = x_v_pure_br * exp(-(E_f(c) - E_f(0))/kT), E_f linear in c."""
         if not (0.0 < x_v_pure_br < 1.0):
             raise InputError("vacancy.x_v_pure_br", x_v_pure_br, "must lie in (0, 1)")
@@ -458,10 +457,18 @@ def tabulate(onsager: OnsagerCoefficients, vacancy: VacancyEquilibrium, electrod
     pbr, pcl, q = onsager.ratios(c)
     xeq = vacancy(c)
     lc, la = electrode.log_rates(c)
-    arrs = [np.ascontiguousarray(a, dtype=float) for a in (pbr, pcl, q, np.log(xeq), lc, la)]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        arrs = [np.ascontiguousarray(a, dtype=float) for a in (pbr, pcl, q, np.log(xeq), lc, la)]
+    what = {"p_br": ("transport", onsager.source, "l_ij(c)"), "p_cl": ("transport", onsager.source, "l_ij(c)"),
+            "q": ("transport", onsager.source, "l_ij(c)"),
+            "ln_xeq": ("vacancy", vacancy.source, "x_V^eq(c) (under/overflows to 0 or inf)"),
+            "ln_kc": ("electrode.k_create0_per_s", electrode.source, "the creation rate"),
+            "ln_ka": ("electrode.k_annihilate0_per_s", electrode.source, "the annihilation rate")}
     for name, a in zip(("p_br", "p_cl", "q", "ln_xeq", "ln_kc", "ln_ka"), arrs):
         if not np.all(np.isfinite(a)):
-            raise InputError("coefficients", name, "tabulation produced non-finite values")
+            fld, src, desc = what[name]
+            bad = float(c[int(np.argmax(~np.isfinite(a)))])
+            raise InputError(fld, src, f"{desc} is not finite at c = {bad:g}")
     phi = electrode.br_fraction_at(c)
     phi = np.zeros(0) if phi is None else np.ascontiguousarray(phi, dtype=float)
     return Tables(1.0 / (n - 1), *arrs, phi)

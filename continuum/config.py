@@ -76,22 +76,41 @@ import numpy as np
 
 from halide_ionics.errors import InputError
 
-from .coefficients import (BOLTZMANN_EV_PER_K, ElectrodeKinetics, OnsagerCoefficients,
-                           VacancyEquilibrium, placeholder_w_br_Hz)
+from halide_ionics.constants import E_CHARGE_C, EPS0_F_PER_M, T_ROOM_K
+from halide_ionics.constants import K_B_EV_PER_K as BOLTZMANN_EV_PER_K
 
-E_CHARGE_C = 1.602176634e-19
-EPS0_F_PER_M = 8.8541878128e-12
+from .coefficients import ElectrodeKinetics, OnsagerCoefficients, VacancyEquilibrium, placeholder_w_br_Hz
+
+
+#: Size limits (memory and run time grow with them; the reason is in each message).
+MAX_NODES = 200_000
+MAX_OUTPUTS = 100_000
+#: nodes x output times: the run keeps 5 float64 profiles per output (5 x 8 bytes each)
+MAX_PROFILE_VALUES = 25_000_000
+MAX_GRADING_RATIO = 1e6
+MAX_STEPS = 100_000_000
+MAX_VOLTAGE_V = 1e4
+MAX_NEWTON = 100
+#: Temperatures (K) where the Boltzmann factors of the model stay representable in float64.
+TEMPERATURE_RANGE_K = (10.0, 5000.0)
 
 
 def _num(name, v, lo=None, lo_open=False, hi=None, hi_open=False, integer=False):
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise InputError(name, v, "must be a number")
     if integer:
-        if not float(v).is_integer():
-            raise InputError(name, v, "must be an integer")
+        try:
+            ok = float(v).is_integer()
+        except OverflowError:
+            ok = False
+        if not ok:
+            raise InputError(name, v, "must be an integer" + (" of moderate size" if isinstance(v, int) else ""))
         v = int(v)
     else:
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:
+            raise InputError(name, v, "must be a finite number") from None
     if not math.isfinite(v):
         raise InputError(name, v, "must be finite")
     if lo is not None and (v < lo or (lo_open and v == lo)):
@@ -124,13 +143,18 @@ class Geometry:
 
 @dataclass(frozen=True)
 class Material:
-    temperature_K: float = 298.0
+    temperature_K: float = T_ROOM_K
     lattice_constant_A: float = 5.8
     coordination: int = 8
     permittivity_rel: float = 250.0
 
     def __post_init__(self):
-        object.__setattr__(self, "temperature_K", _num("material.temperature_K", self.temperature_K, 0, True))
+        lo_T, hi_T = TEMPERATURE_RANGE_K
+        t = _num("material.temperature_K", self.temperature_K, 0, True)
+        if not lo_T <= t <= hi_T:
+            raise InputError("material.temperature_K", t, f"must lie in [{lo_T:g}, {hi_T:g}] K (Boltzmann factors "
+                                                          "of the model under/overflow outside)")
+        object.__setattr__(self, "temperature_K", t)
         object.__setattr__(self, "lattice_constant_A",
                            _num("material.lattice_constant_A", self.lattice_constant_A, 0, True))
         object.__setattr__(self, "coordination", _num("material.coordination", self.coordination, 1, integer=True))
@@ -192,6 +216,9 @@ class BiasSchedule:
         for t, v in st:
             if not (math.isfinite(t) and math.isfinite(v)):
                 raise InputError("bias.schedule", list(self.steps), "entries must be finite")
+            if abs(v) > MAX_VOLTAGE_V:
+                raise InputError("bias.schedule", list(self.steps),
+                                 f"|voltage| must be <= {MAX_VOLTAGE_V:g} V (e*V/kT overflows the model beyond)")
         if st[0][0] != 0.0:
             raise InputError("bias.schedule", list(self.steps), "first step must start at t = 0")
         if any(st[i + 1][0] <= st[i][0] for i in range(len(st) - 1)):
@@ -238,19 +265,37 @@ class SolverOptions:
 
     def __post_init__(self):
         object.__setattr__(self, "nodes", _num("solver.nodes", self.nodes, 30, integer=True))
+        if self.nodes > MAX_NODES:
+            raise InputError("solver.nodes", self.nodes, f"must be <= {MAX_NODES} (memory and run time grow with it)")
         object.__setattr__(self, "grading_ratio", _num("solver.grading_ratio", self.grading_ratio, 1.0))
+        if self.grading_ratio > MAX_GRADING_RATIO:
+            raise InputError("solver.grading_ratio", self.grading_ratio,
+                             f"must be <= {MAX_GRADING_RATIO:g} (larger ratios give cells below floating-point "
+                             "resolution)")
         object.__setattr__(self, "rtol", _num("solver.rtol", self.rtol, 1e-13, False, 0.1))
         object.__setattr__(self, "atol", _num("solver.atol", self.atol, 0.0, True, 1.0))
         if self.contact_mode not in ("region", "line"):
             raise InputError("solver.contact_mode", self.contact_mode, "must be 'region' or 'line'")
-        object.__setattr__(self, "max_steps", _num("solver.max_steps", self.max_steps, 1, integer=True))
-        object.__setattr__(self, "max_newton", _num("solver.max_newton", self.max_newton, 2, integer=True))
+        object.__setattr__(self, "max_steps", _num("solver.max_steps", self.max_steps, 1, False, MAX_STEPS,
+                                                   integer=True))
+        object.__setattr__(self, "max_newton", _num("solver.max_newton", self.max_newton, 2, False, MAX_NEWTON,
+                                                    integer=True))
         object.__setattr__(self, "n_outputs", _num("solver.n_outputs", self.n_outputs, 2, integer=True))
+        if self.n_outputs > MAX_OUTPUTS:
+            raise InputError("solver.n_outputs", self.n_outputs, f"must be <= {MAX_OUTPUTS} (every output keeps "
+                                                                  "full profiles in memory)")
         if self.output_times_s is not None:
-            try:
-                ts = tuple(float(t) for t in self.output_times_s)
-            except (TypeError, ValueError):
-                raise InputError("solver.output_times_s", self.output_times_s, "must be a list of times") from None
+            ot = self.output_times_s
+            if isinstance(ot, np.ndarray):
+                ot = ot.tolist()
+            if not isinstance(ot, (list, tuple)):
+                raise InputError("solver.output_times_s", ot, "must be a list of times in s, e.g. [0, 3600]")
+            if len(ot) > MAX_OUTPUTS:
+                raise InputError("solver.output_times_s", f"<{len(ot)} times>",
+                                 f"at most {MAX_OUTPUTS} times (every output keeps full profiles in memory)")
+            for t in ot:
+                _num("solver.output_times_s", t)
+            ts = tuple(float(t) for t in ot)
             if not ts or any(not math.isfinite(t) or t < 0 for t in ts) or any(
                     ts[i + 1] <= ts[i] for i in range(len(ts) - 1)):
                 raise InputError("solver.output_times_s", list(ts), "must be increasing, finite and >= 0")
@@ -285,6 +330,33 @@ class DeviceConfig:
             raise InputError("contact_source_scale", sc, "must be a pair (low-z, high-z)")
         object.__setattr__(self, "contact_source_scale",
                            tuple(_num("contact_source_scale", v, 0.0) for v in sc))
+        self._init_parts()
+        self._check_consistency()
+
+    def _check_consistency(self) -> None:
+        sol = self.solver
+        if sol.output_times_s is not None:
+            last = sol.output_times_s[-1]
+            if last > self.bias.duration_s * (1 + 1e-12):
+                raise InputError("solver.output_times_s", list(sol.output_times_s),
+                                 f"last time {last:g} s is beyond bias.duration_s = {self.bias.duration_s:g} s")
+            n_out = len(sol.output_times_s) + 1
+        else:
+            n_out = sol.n_outputs
+        if sol.nodes * n_out > MAX_PROFILE_VALUES:
+            raise InputError("solver.nodes", sol.nodes,
+                             f"nodes x output times = {sol.nodes * n_out:.3g} exceeds {MAX_PROFILE_VALUES:.3g} "
+                             f"(about {MAX_PROFILE_VALUES * 40 / 1e9:.0f} GB of profiles); reduce solver.nodes "
+                             "or the number of outputs")
+        from .coefficients import tabulate
+
+        try:  # the kernels' tables: non-finite values name the inputs that produced them
+            tabulate(self.onsager, self.vacancy, self.electrode, n=257)
+        except InputError as exc:
+            raise InputError(exc.field, exc.value, f"{exc.reason} at material.temperature_K = "
+                                                   f"{self.material.temperature_K:g}") from None
+
+    def _init_parts(self) -> None:
         for name, cls in (("geometry", Geometry), ("material", Material), ("initial", InitialState),
                           ("solver", SolverOptions)):
             if not isinstance(getattr(self, name), cls):
@@ -473,18 +545,48 @@ def config_from_dict(d: dict) -> DeviceConfig:
                         sources=sources, bias=bias, solver=solver)
 
 
-def load_config(path) -> DeviceConfig:
-    """Read a device TOML file (see the module docstring for the schema)."""
+def read_toml(path, field: str = "config") -> dict:
+    """A TOML file as a dict; every problem (empty path, directory, missing, too large, not UTF-8,
+    binary, not TOML) is an :class:`InputError` naming ``field``."""
     try:
         import tomllib
     except ModuleNotFoundError:  # pragma: no cover - python < 3.11
         import tomli as tomllib
+    if path is None or str(path).strip() == "":
+        raise InputError(field, path, "must be a path to a TOML file")
     p = Path(path)
+    if p.is_dir():
+        raise InputError(field, str(p), "is a directory, not a TOML file")
     try:
-        with open(p, "rb") as fh:
-            doc = tomllib.load(fh)
+        size = p.stat().st_size
     except FileNotFoundError:
-        raise InputError("config", str(p), "file not found") from None
+        raise InputError(field, str(p), "file not found") from None
+    except OSError as exc:
+        raise InputError(field, str(p), f"cannot read: {exc.strerror}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise InputError(field, str(p), f"{size} bytes: too large for a device config (max {MAX_CONFIG_BYTES})")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(field, str(p), f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(field, str(p), f"not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        raise InputError(field, str(p), "binary file (contains NUL bytes), not TOML")
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError("config", str(p), f"not valid TOML: {exc}") from None
-    return config_from_dict(doc)
+        raise InputError(field, str(p), f"not valid TOML: {exc}") from None
+    return doc
+
+
+def load_config(path) -> DeviceConfig:
+    """Read a device TOML file (see the module docstring for the schema)."""
+    return config_from_dict(read_toml(path, "config"))
+
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024

@@ -19,6 +19,9 @@ import numpy as np
 
 from halide_ionics.errors import InputError
 
+#: Largest mesh this builder accepts (the device config caps it lower, see continuum.config).
+MAX_MESH_NODES = 10_000_000
+
 REGIONS = ("end_low", "electrode_low", "gap", "electrode_high", "end_high")
 
 
@@ -108,6 +111,12 @@ def build_mesh(wire_length_um: float, electrode_width_um: float, gap_um: float, 
     keys = [0.0, e1s, e1e, zj, e2s, e2e, L]
     refine = [(False, True), (True, True), (True, True), (True, True), (True, True), (True, False)]
     segs = [(keys[i], keys[i + 1], refine[i]) for i in range(6) if keys[i + 1] - keys[i] > 1e-12]
+    try:
+        n_ok = not isinstance(nodes, bool) and float(nodes).is_integer() and 2 <= int(nodes) <= MAX_MESH_NODES
+    except (TypeError, ValueError, OverflowError):
+        n_ok = False
+    if not n_ok:
+        raise InputError("solver.nodes", nodes, f"must be an integer in [2, {MAX_MESH_NODES}] (mesh memory)")
     ncell_total = int(nodes) - 1
     min_cells = 4
     if ncell_total < min_cells * len(segs):

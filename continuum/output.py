@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from halide_ionics.io import atomic_path, provenance_attrs
+from halide_ionics.io import provenance_attrs, write_netcdf_atomic
 
 
 def result_to_dataset(result):
@@ -43,10 +43,8 @@ def result_to_dataset(result):
 
 
 def write_netcdf(result, path) -> None:
-    """Write the run's Dataset to NetCDF (h5netcdf engine), atomically."""
-    ds = result_to_dataset(result)
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
+    """Write the run's Dataset to NetCDF (h5netcdf engine), atomically (I/O failures raise ``OSError``)."""
+    write_netcdf_atomic(result_to_dataset(result), path)
 
 
 def plot_profiles(result, times_s=None, ax=None, vacancies: bool = True):

@@ -36,7 +36,6 @@ Python-driven variable-step BDF2 (:class:`_BDF2Reference`) is kept as an indepen
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 

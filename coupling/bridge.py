@@ -206,7 +206,7 @@ def fit_rate_law(c, eta_V, rate, rate_se, kT_eV: float, max_degree: int = 4) -> 
 
 def physical_onsager(l_Hz, vacancy_fraction, lattice_constant_A: float, temperature_K: float, z: int = 8):
     """L_ij = c_s x_V z s² ℓ_ij/(6kT) in m⁻¹ s⁻¹ J⁻¹ (sites per m² per s per J/m of driving force)."""
-    k_B = 1.380649e-23
+    from halide_ionics.constants import K_B_J_PER_K as k_B
     a = lattice_constant_A * 1e-10
     c_s = 3.0 / a**3
     s2 = a * a / 2.0

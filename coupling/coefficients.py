@@ -13,14 +13,19 @@ species barriers, composition-dependent vacancy formation energy, T):
 
 Tasks run through :func:`halide_ionics.coupling.sweep.run_sweep` (any ``concurrent.futures``
 executor; resumable; RNG stream per task from ``SeedSequence(seed, spawn_key=(kind, index))``),
-and the assembled table is cached under a content hash of the configuration, the seed and the
-package version.
+and the assembled table is cached under a content hash of the material, the configuration, the
+seed, the package version and the code that computes it (:func:`halide_ionics.coupling.sweep.code_hash`).
+A cached table carries its key, seed, configuration hash and a checksum of its arrays; a table that
+is unreadable, damaged or belongs to another key/seed is reported with a warning and recomputed.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +33,21 @@ import numpy as np
 
 from halide_ionics import __version__
 from halide_ionics.errors import InputError, check_positive_int
-from halide_ionics.io import atomic_path, provenance_attrs
+from halide_ionics.io import provenance_attrs, write_netcdf_atomic
 
 from .materials import CSPB_BR_CL_298K, Material
-from .sweep import Task, content_hash, default_cache_dir, run_sweep
+from .sweep import Task, code_hash, content_hash, default_cache_dir, run_sweep
 
 log = logging.getLogger(__name__)
 
+#: Layout version of the table (variables and their meaning); the code hash covers the rest.
 TABLE_SCHEMA = 1
+
+#: Upper bounds on the run sizes: beyond them a run cannot finish in reasonable memory/time.
+MAX_COMPOSITIONS = 1001
+MAX_CELLS = 64          # 3 * 64^3 = 786k halide sites per replica
+MAX_REPLICAS = 10_000
+MAX_EVENTS = 10**12
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,22 @@ class CoefficientConfig:
         for f in ("compositions", "onsager_cells", "onsager_replicas", "onsager_hops_per_replica",
                   "electrode_cells", "electrode_replicas", "electrode_events_per_replica"):
             check_positive_int(f, getattr(self, f))
+        bounds = {"compositions": (MAX_COMPOSITIONS, "one KMC sweep point each"),
+                  "onsager_cells": (MAX_CELLS, "3 cells^3 sites per replica in memory"),
+                  "electrode_cells": (MAX_CELLS, "3 cells^3 sites per replica in memory"),
+                  "onsager_replicas": (MAX_REPLICAS, "one KMC run each"),
+                  "electrode_replicas": (MAX_REPLICAS, "one KMC run each"),
+                  "onsager_hops_per_replica": (MAX_EVENTS, "run time"),
+                  "electrode_events_per_replica": (MAX_EVENTS, "run time")}
+        for f, (hi, why) in bounds.items():
+            if int(getattr(self, f)) > hi:
+                raise InputError(f, getattr(self, f), f"must be <= {hi} ({why})")
+        if isinstance(self.onsager_equilibration_hops, bool) or not float(self.onsager_equilibration_hops).is_integer() \
+                or not 0 <= int(self.onsager_equilibration_hops) <= MAX_EVENTS:
+            raise InputError("onsager_equilibration_hops", self.onsager_equilibration_hops,
+                             f"must be an integer in [0, {MAX_EVENTS}]")
+        if self.electrode_cells < 3:
+            raise InputError("electrode_cells", self.electrode_cells, "must be >= 3 (periodic electrode box)")
         if self.compositions < 5:
             raise InputError("compositions", self.compositions, "need at least 5 compositions for the fits")
         if self.onsager_replicas < 2 or self.electrode_replicas < 2:
@@ -169,9 +197,55 @@ def _tasks(material: Material, cfg: CoefficientConfig) -> list[Task]:
     return tasks
 
 
+def table_config_hash(material: Material, cfg: CoefficientConfig) -> str:
+    """Hash of what the table computes (material and run sizes), without the seed."""
+    return content_hash({"table_schema": TABLE_SCHEMA, "material": material.to_dict(), "config": cfg.to_dict()})
+
+
 def table_key(material: Material, cfg: CoefficientConfig, seed: int) -> str:
+    """Cache key of a table: material, run sizes, seed, package version and the producing code."""
     return content_hash({"table_schema": TABLE_SCHEMA, "material": material.to_dict(), "config": cfg.to_dict(),
-                         "seed": int(seed)})
+                         "seed": int(seed), "code": code_hash(__name__)})
+
+
+def dataset_checksum(ds) -> str:
+    """SHA-256 over every variable of ``ds`` (name, dtype, shape and bytes; text by value)."""
+    h = hashlib.sha256()
+    for name in sorted(map(str, ds.variables)):
+        a = np.asarray(ds[name].values)
+        h.update(f"{name}|{a.shape}|".encode())
+        if a.dtype.kind in "fiub":
+            h.update(str(a.dtype).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        else:
+            h.update(json.dumps([str(v) for v in a.ravel()]).encode())
+    return h.hexdigest()
+
+
+def _read_cached_table(path: Path, key: str, seed: int, config_hash: str):
+    """The verified cached table at ``path``, or ``None`` (with a warning) when it cannot be trusted."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except Exception as exc:  # noqa: BLE001 - truncated/garbage files raise anything
+        log.warning("coefficient table %s is unreadable (%s); recomputing", path, type(exc).__name__)
+        return None
+    a = ds.attrs
+    problems = []
+    if a.get("cache_key") != key:
+        problems.append(f"key {a.get('cache_key')!r} != {key!r}")
+    if str(a.get("seed")) != str(int(seed)):
+        problems.append(f"seed {a.get('seed')!r} != {int(seed)}")
+    if a.get("config_hash") != config_hash:
+        problems.append("configuration hash differs")
+    if not problems and a.get("data_checksum") != dataset_checksum(ds):
+        problems.append("data checksum differs")
+    if problems:
+        log.warning("coefficient table %s cannot be used (%s); recomputing", path, "; ".join(problems))
+        return None
+    return ds
 
 
 def compute_table(material: Material = CSPB_BR_CL_298K, cfg: CoefficientConfig | None = None, seed: int = 2020,
@@ -186,17 +260,42 @@ def compute_table(material: Material = CSPB_BR_CL_298K, cfg: CoefficientConfig |
     cfg = cfg or CoefficientConfig()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = table_key(material, cfg, seed)
+    chash = table_config_hash(material, cfg)
     path = cache / f"coefficients-{key}.nc"
     if path.exists():
-        log.info("coefficient table: cache hit %s", path)
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
-    log.info("coefficient table: computing %s", key)
-    res = run_sweep(_tasks(material, cfg), cache / "tasks" / key, root_seed=seed, executor=executor,
-                    workers=workers, progress=progress, description="KMC coefficients")
-    ds = assemble_table(res, material, cfg, seed)
-    write_table(ds, path)
+        ds = _read_cached_table(path, key, seed, chash)
+        if ds is not None:
+            log.info("coefficient table: cache hit %s", path)
+            return ds
+    cache.mkdir(parents=True, exist_ok=True)
+    with _table_lock(cache / f"coefficients-{key}.lock"):  # one run computes, concurrent ones wait
+        if path.exists():
+            ds = _read_cached_table(path, key, seed, chash)
+            if ds is not None:
+                log.info("coefficient table: computed by a concurrent run %s", path)
+                return ds
+        for part in cache.glob(f".{path.name}.*.part*"):  # left by a killed run
+            part.unlink(missing_ok=True)
+        log.info("coefficient table: computing %s", key)
+        res = run_sweep(_tasks(material, cfg), cache / "tasks" / key, root_seed=seed, executor=executor,
+                        workers=workers, progress=progress, description="KMC coefficients")
+        ds = assemble_table(res, material, cfg, seed)
+        ds.attrs.update(cache_key=key, config_hash=chash)
+        ds.attrs["data_checksum"] = dataset_checksum(ds)
+        write_table(ds, path)
     return ds
+
+
+@contextlib.contextmanager
+def _table_lock(path: Path):
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        yield
+    finally:
+        os.close(fd)
 
 
 def assemble_table(results: dict, material: Material, cfg: CoefficientConfig, seed: int):
@@ -279,5 +378,5 @@ def assemble_table(results: dict, material: Material, cfg: CoefficientConfig, se
 
 
 def write_table(ds, path) -> None:
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
+    """Write a table as NetCDF atomically (serialised in memory; I/O failures raise ``OSError``)."""
+    write_netcdf_atomic(ds, path)

@@ -12,14 +12,13 @@ Nothing here is fitted to the ±4 V/µm points that ``reproduce`` reports.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from halide_ionics.errors import InputError
 
-#: Boltzmann constant in eV/K.
-K_B_EV = 8.617333262e-5
-#: Elementary charge in C.
-E_CHARGE_C = 1.602176634e-19
+from halide_ionics.constants import E_CHARGE_C, EPS0_F_PER_M, T_ROOM_K  # noqa: E402  (one source)
+from halide_ionics.constants import K_B_EV_PER_K as K_B_EV  # noqa: E402
+
 #: the two readings of the paper's "∼1e-7 per unit cell" (see :attr:`Material.vacancy_level_reading`)
 VACANCY_LEVEL_READINGS = ("per-cell", "per-site")
 
@@ -30,7 +29,7 @@ class Material:
 
     name: str = "CsPb(Br,Cl)3, 298 K"
     #: [paper] room temperature.
-    temperature_K: float = 298.0
+    temperature_K: float = T_ROOM_K
     #: [paper] the lattice spacing used in the paper's model and snapshot (CsPbBr3 pseudo-cubic
     #: 5.840 Å, cubic 5.874 Å; CsPbCl3 ≈ 5.61 Å — see halide_ionics.structures.cells).
     lattice_constant_A: float = 5.8
@@ -56,7 +55,7 @@ class Material:
     #: the measured 0.25 eV of Mizusaki et al. 1983), which is then fixed at every temperature.
     ionic_mobility_cm2_per_Vs: float = 1.7e-13
     #: [paper] room temperature, where the mobility calibrates E_a,Br.
-    reference_temperature_K: float = 298.0
+    reference_temperature_K: float = T_ROOM_K
     #: [lit: Mizusaki, Arai, Fueki, Solid State Ionics 11, 203 (1983), DOI
     #: 10.1016/0167-2738(83)90025-5] measured vacancy-migration barriers 0.25 eV (CsPbBr3) and
     #: 0.29 eV (CsPbCl3): E_a,Cl − E_a,Br = 0.04 eV, i.e. w_Cl/w_Br = e^{−0.04/kT} ≈ 0.21 at 298 K
@@ -78,9 +77,9 @@ class Material:
         if self.vacancy_level_reading not in VACANCY_LEVEL_READINGS:
             raise InputError("vacancy_level_reading", self.vacancy_level_reading,
                              f"must be one of {', '.join(VACANCY_LEVEL_READINGS)}")
-        if not self.vacancy_fraction_br < 1e-2:
+        if not self.vacancy_fraction_br < 0.05:
             raise InputError("vacancy_level_paper", self.vacancy_level_paper,
-                             "gives a vacancy site fraction >= 1e-2, outside the dilute regime of the KMC inputs")
+                             "gives a vacancy site fraction >= 0.05, outside the dilute regime of the KMC inputs")
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -132,7 +131,7 @@ class Material:
 
     @property
     def debye_length_m(self) -> float:
-        eps0 = 8.8541878128e-12
+        eps0 = EPS0_F_PER_M
         kT_J = self.kT_eV * E_CHARGE_C
         n = self.site_density_per_m3 * self.vacancy_fraction_br
         return math.sqrt(eps0 * self.epsilon_r * kT_J / (E_CHARGE_C**2 * n))

@@ -243,7 +243,7 @@ def write_outputs(out, table, fits, material, cfg, per_mode, summary, cache_dir=
     """NetCDF tables, figures, summary.json and report.md (each written atomically)."""
     import xarray as xr
 
-    from halide_ionics.io import atomic_path, provenance_attrs, write_json_atomic, write_text_atomic
+    from halide_ionics.io import provenance_attrs, write_json_atomic, write_netcdf_atomic, write_text_atomic
     from . import figures
     from .device_runs import run_ok
     from .coefficients import write_table
@@ -269,8 +269,7 @@ def write_outputs(out, table, fits, material, cfg, per_mode, summary, cache_dir=
     dsm = xr.Dataset(data, coords={"field": ("field", fields, {"units": "V/um"}),
                                    "time": ("time", times, {"units": "s"})})
     dsm.attrs.update(provenance_attrs(config=cfg.to_dict(), seed=cfg.seed))
-    with atomic_path(out / "migration.nc") as tmp:
-        dsm.to_netcdf(tmp, engine="h5netcdf")
+    write_netcdf_atomic(dsm, out / "migration.nc")
 
     gap_edges = _gap_edges()
     f_fwd, f_rev = max(fields), min(fields)

@@ -177,11 +177,14 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
 
     from .calibration import table_reference
 
+    from halide_ionics.parallel import cap_workers, process_pool, terminate_pool
+
+    if executor is None:
+        workers = cap_workers(workers, 1 << 20, "processes wanted")
     own_pool = executor is None and workers > 1
     if own_pool:  # one pool for the whole job (a pool per sweep costs a fork and imports each time)
-        import concurrent.futures as cf
-
-        executor = cf.ProcessPoolExecutor(max_workers=workers)
+        executor = process_pool(workers)
+    ok = False
     try:
         t = time.perf_counter()
         table = compute_table(material, ccfg, seed=cfg.seed, workers=workers, executor=executor, cache_dir=cache,
@@ -196,9 +199,13 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
             per_mode[mode] = run_mode(mode, fits, material, cfg, devdir, executor=executor, workers=workers,
                                       progress=progress, table_ref=ref)
             timings[f"{summary_key(mode)}_s"] = time.perf_counter() - t
+        ok = True
     finally:
         if own_pool:
-            executor.shutdown(cancel_futures=True)
+            if ok:
+                executor.shutdown()
+            else:  # an error or an interrupt: do not wait for the running tasks
+                terminate_pool(executor)
     d = per_mode[cfg.electrode]["summary"]
     t = time.perf_counter()
     summary = {

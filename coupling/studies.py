@@ -131,7 +131,7 @@ def run_variants(inputs: ContinuumInputs, specs, cfg: StudyConfig, cache_dir, ex
     """
     from .sweep import Task, run_sweep
 
-    tasks = []
+    keys, tasks = [], {}
     for i, s in enumerate(specs):
         inp = inputs_list[i] if inputs_list is not None else inputs
         kw = dict(inputs=inp.to_dict(), field_V_per_um=float(s["field"]),
@@ -141,10 +141,15 @@ def run_variants(inputs: ContinuumInputs, specs, cfg: StudyConfig, cache_dir, ex
             kw["profile_hours"] = tuple(float(h) for h in profile_hours)
         if s.get("overrides"):
             kw["overrides"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s["overrides"].items()}
-        tasks.append(Task(key=f"{tag}/{i}", func="halide_ionics.coupling.device_runs:device_task", kwargs=kw))
-    res = run_sweep(tasks, Path(cache_dir) / "devices", root_seed=cfg.run.seed, executor=executor, workers=workers,
-                    description=f"device runs ({tag})")
-    return [res[t.key] for t in tasks]
+        func = "halide_ionics.coupling.device_runs:device_task"
+        # the key is the task's content hash: the same run asked for by two studies (or twice by one)
+        # is one cache entry (the cache verifies the stored key)
+        key = "device/" + Task(key="", func=func, kwargs=kw).digest(cfg.run.seed)
+        keys.append(key)
+        tasks.setdefault(key, Task(key=key, func=func, kwargs=kw))
+    res = run_sweep(list(tasks.values()), Path(cache_dir) / "devices", root_seed=cfg.run.seed, executor=executor,
+                    workers=workers, description=f"device runs ({tag})")
+    return [res[k] for k in keys]
 
 
 def json_safe(obj):
@@ -906,6 +911,7 @@ STUDIES = {
 
 # ------------------------------------------------------------------------------ driver
 def check_study_args(name, electrode, workers=1):
+    """Bad study arguments → :class:`InputError` naming the field (before anything runs)."""
     if name not in STUDIES:
         raise InputError("study", name, f"must be one of {list(STUDIES)}")
     if electrode not in ELECTRODE_MODES:
@@ -922,7 +928,7 @@ def run_study(name: str, electrode: str = "kmc", out_dir=None, workers: int = 1,
     Bad input raises :class:`InputError` before anything is computed or written.
     """
     from halide_ionics import __version__
-    from halide_ionics.io import atomic_path, provenance, provenance_attrs, write_json_atomic
+    from halide_ionics.io import provenance, provenance_attrs, write_json_atomic, write_netcdf_atomic
 
     from . import figures as F
     from .materials import CSPB_BR_CL_298K
@@ -956,8 +962,7 @@ def run_study(name: str, electrode: str = "kmc", out_dir=None, workers: int = 1,
     ds = res["dataset"]
     ds.attrs.update(provenance_attrs(config={"study": name, "electrode": electrode, "settings": cfg.to_dict()},
                                      seed=cfg.run.seed, electrode=electrode, study=name))
-    with atomic_path(out / f"{name}.nc") as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
+    write_netcdf_atomic(ds, out / f"{name}.nc")
     for fn, fig in res["figures"].items():
         F.save(fig, out / fn)
     write_json_atomic(out / f"{name}.json", record)
@@ -1001,7 +1006,7 @@ HELP = "the paper's supplementary studies (S11-S16), the low-field regime and te
 
 
 def add_arguments(p) -> None:
-    from .cli_coefficients import add_execution_arguments
+    from .cli.coefficients import add_execution_arguments
 
     p.add_argument("name", nargs="?", default=None, help=f"study name: {', '.join(STUDIES)}")
     p.add_argument("--list", action="store_true", help="list the studies and exit")
@@ -1013,8 +1018,10 @@ def add_arguments(p) -> None:
 
 
 def cli_run(args) -> int:
+    from halide_ionics.io import check_output_path, removed_on_failure
+
     from .cli import print_json
-    from .cli_coefficients import executor_from_args
+    from .cli.coefficients import check_execution_args, executor_from_args
 
     if args.list:
         for n, (title, _) in STUDIES.items():
@@ -1022,21 +1029,23 @@ def cli_run(args) -> int:
         return 0
     if args.name is None:
         raise InputError("study", None, f"give a study name ({', '.join(STUDIES)}) or --list")
-    check_study_args(args.name, args.electrode, 1 if args.workers is None else args.workers)
-    ex, workers, client = executor_from_args(args)
+    check_study_args(args.name, args.electrode)
+    out = check_output_path("--out", args.out or f"study-{args.name}", kind="dir")
+    check_execution_args(args)
     cfg = StudyConfig.quick_config() if args.quick else StudyConfig()
     if args.seed != cfg.run.seed:
         cfg = replace(cfg, run=replace(cfg.run, seed=int(args.seed)))
+    ex, workers, client = executor_from_args(args)
     try:
-        rec = run_study(args.name, args.electrode, args.out, workers, ex, args.quick, args.cache_dir, config=cfg)
+        with removed_on_failure(out):
+            rec = run_study(args.name, args.electrode, out, workers, ex, args.quick, args.cache_dir, config=cfg)
     finally:
         if client is not None:
             client.close()
     if args.json:
         print_json(rec)
     else:
-        print(f"halide-ionics study {args.name} ({args.electrode}): {rec['wall_seconds']:.1f} s, "
-              f"outputs in {args.out or 'study-' + args.name}/")
+        print(f"halide-ionics study {args.name} ({args.electrode}): {rec['wall_seconds']:.1f} s, outputs in {out}/")
         for t in rec["targets"]:
             v = t["value"]
             vs = f"{v:.4g}" if isinstance(v, (int, float)) and v is not None else str(v)

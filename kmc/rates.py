@@ -85,8 +85,8 @@ import numpy as np
 
 from halide_ionics.errors import InputError, check_positive
 
-#: Boltzmann constant in eV/K (CODATA 2018, exact).
-K_B_EV = 8.617333262e-5
+from halide_ionics.constants import K_B_EV_PER_K as K_B_EV  # noqa: E402  (one source: halide_ionics.constants)
+from halide_ionics.constants import T_ROOM_K  # noqa: E402
 
 
 def _finite(field: str, value) -> float:
@@ -103,14 +103,14 @@ def _finite(field: str, value) -> float:
 class RateModel:
     """Energies and frequencies of the hop and electrode events (see the module docstring).
 
-    Defaults: T = 298.15 K; barriers 0.44 eV for both species (placeholder: the Cl–Br
+    Defaults: T = 298.0 K (``halide_ionics.constants.T_ROOM_K``, the project's default); barriers 0.44 eV for both species (placeholder: the Cl–Br
     interdiffusion activation energy of CsPbBr3 nanowires, Pan et al., Nano Lett. 2018 — not a
     per-species hop barrier; calibrate); ν = 1e13 Hz (typical phonon attempt frequency,
     placeholder); formation energies 1.32/1.44 eV (Kong et al. 2020 citing Lai et al. 2018);
     ``μ_V = 0``; no environment shift; no field.
     """
 
-    temperature_K: float = 298.15
+    temperature_K: float = T_ROOM_K
     attempt_frequency_Hz: float = 1.0e13
     barrier_br_eV: float = 0.44
     barrier_cl_eV: float = 0.44
@@ -137,7 +137,7 @@ class RateModel:
         return self.attempt_frequency_Hz * float(np.exp(-ea / self.kT_eV))
 
     @classmethod
-    def from_rate_ratio(cls, rate_ratio: float, temperature_K: float = 298.15, **kw) -> "RateModel":
+    def from_rate_ratio(cls, rate_ratio: float, temperature_K: float = T_ROOM_K, **kw) -> "RateModel":
         """Random-alloy model: ``w_Br = 1 Hz``, ``w_Cl = rate_ratio`` Hz, no site energies.
 
         Times are then in units of ``1/w_Br``; extra keyword arguments override fields.

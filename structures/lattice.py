@@ -21,6 +21,8 @@ Across an open end a neighbour entry is ``-1``.
 """
 from __future__ import annotations
 
+from halide_ionics.constants import F0_PEROVSKITE_X
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +48,7 @@ TRACER_CORRELATION_FACTOR: dict[str, float] = {
     "sc": 0.65310884,
     "bcc": 0.72719414,
     "fcc": 0.78145142,
-    "perovskite-x": 0.68891612,
+    "perovskite-x": F0_PEROVSKITE_X,
 }
 
 LATTICES = tuple(BASES)

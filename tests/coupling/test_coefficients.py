@@ -33,8 +33,53 @@ def assert_tables_equal(a, b):
 
 
 @pytest.fixture(scope="module")
-def tiny_table(tmp_path_factory):
-    return compute_table(CSPB_BR_CL_298K, TINY, seed=5, workers=1, cache_dir=tmp_path_factory.mktemp("c1"))
+def tiny_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("c1")
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tiny_cache):
+    return compute_table(CSPB_BR_CL_298K, TINY, seed=5, workers=1, cache_dir=tiny_cache)
+
+
+def _tamper_attr(ds, **attrs):
+    d = ds.copy()
+    d.attrs.update(attrs)
+    return d
+
+
+def _tamper_value(ds):
+    d = ds.copy(deep=True)
+    d["l_brbr"].values[2] *= 1.0 + 1e-12
+    return d
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other-seed", "other-key", "changed-value"])
+def test_damaged_or_foreign_cached_table_is_recomputed(tiny_table, tiny_cache, caplog, damage):
+    """A cached table that is unreadable or belongs to another seed/key is never used as is."""
+    import logging
+
+    from halide_ionics.coupling.coefficients import table_key, write_table
+
+    path = Path(tiny_cache) / f"coefficients-{table_key(CSPB_BR_CL_298K, TINY, 5)}.nc"
+    good = path.read_bytes()
+    try:
+        if damage == "garbage":
+            path.write_bytes(os.urandom(len(good)))
+        elif damage == "truncated":
+            path.write_bytes(good[: len(good) // 3])
+        elif damage == "other-seed":
+            write_table(_tamper_attr(tiny_table, seed=6), path)
+        elif damage == "other-key":
+            write_table(_tamper_attr(tiny_table, cache_key="0" * 20), path)
+        else:
+            write_table(_tamper_value(tiny_table), path)
+        caplog.set_level(logging.WARNING)
+        again = compute_table(CSPB_BR_CL_298K, TINY, seed=5, workers=1, cache_dir=tiny_cache)
+        assert_tables_equal(again, tiny_table)
+        assert any("recomputing" in r.getMessage() for r in caplog.records)
+    finally:
+        path.write_bytes(good)
 
 
 def test_table_is_labelled_and_physical(tiny_table):
@@ -105,6 +150,7 @@ def test_bad_coefficient_arguments_exit_2_without_output(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_dask_distributed_executor_gives_the_same_table(tiny_table):
     """The cluster path: tasks on a Dask distributed cluster give the local table bit for bit."""
     import tempfile

@@ -34,7 +34,7 @@ def test_vacancy_level_reading_is_a_named_choice():
     with pytest.raises(InputError, match="vacancy_level_reading"):
         m.with_(vacancy_level_reading="per-atom")
     with pytest.raises(InputError, match="vacancy_level_paper"):
-        m.with_(vacancy_level_paper=0.5)
+        m.with_(vacancy_level_paper=0.5)  # site fraction 0.17
 
 
 def test_barriers_fixed_with_temperature():

@@ -34,11 +34,9 @@ def test_outputs_strict_json_with_kinds_and_both_modes(run):
         assert p.exists() and p.stat().st_size > 0, name
         if name.endswith(".png"):
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-    def no_constants(x):
-        raise ValueError(f"non-JSON constant {x}")
-
-    on_disk = json.loads((out / "summary.json").read_text(), parse_constant=no_constants)
+    # strict JSON (RFC 8259): a bare NaN/Infinity is an error
+    on_disk = json.loads((out / "summary.json").read_text(),
+                         parse_constant=lambda name: pytest.fail(f"summary.json holds {name}"))
     for key in ("rectification_ratio_4V", "migration_length_um", "forward_slope_um_per_V_per_um", "forward_r2",
                 "no_source_migration_um", "electrode_mode", "max_x_v", "targets", "calibrated", "sensitivity",
                 "modes"):

@@ -231,19 +231,21 @@ def test_overrides_default_is_bitwise_the_plain_run_and_uniform_contact_scale_eq
     prep = S._prepare("paper-linear", CSPB_BR_CL_298K, TINY, cache)
     inp = prep.inputs
     sol = {"nodes": 120, "rtol": 1e-4}
-    base = device_task(None, inp.to_dict(), 3.0, 1.0, True, sol)
-    same = device_task(None, inp.to_dict(), 3.0, 1.0, True, sol,
+    ph = (0.0, 0.5, 1.0)
+    base = device_task(None, inp.to_dict(), 3.0, 1.0, True, sol, profile_hours=ph)
+    same = device_task(None, inp.to_dict(), 3.0, 1.0, True, sol, profile_hours=ph,
                        overrides={"contact_source_scale": [1.0, 1.0], "x_v_scale": 1.0})
     assert np.array_equal(base["migration_length_um"], same["migration_length_um"])
     assert np.array_equal(base["x_v"], same["x_v"])
-    two = device_task(None, inp.to_dict(), 3.0, 1.0, True, sol, overrides={"contact_source_scale": [2.0, 2.0]})
+    two = device_task(None, inp.to_dict(), 3.0, 1.0, True, sol, profile_hours=ph,
+                      overrides={"contact_source_scale": [2.0, 2.0]})
     dbl = replace(inp, k_create0_per_s=tuple(2 * np.asarray(inp.k_create0_per_s)),
                   k_annihilate0_per_s=tuple(2 * np.asarray(inp.k_annihilate0_per_s)))
-    ref = device_task(None, dbl.to_dict(), 3.0, 1.0, True, sol)
+    ref = device_task(None, dbl.to_dict(), 3.0, 1.0, True, sol, profile_hours=ph)
     assert two["final_migration_length_um"] == pytest.approx(ref["final_migration_length_um"], rel=1e-6)
     assert two["final_migration_length_um"] > 1.2 * base["final_migration_length_um"]
     with pytest.raises(ValueError, match="unknown device overrides"):
-        device_task(None, inp.to_dict(), 3.0, 0.1, True, sol, overrides={"bogus": 1})
+        device_task(None, inp.to_dict(), 3.0, 0.1, True, sol, profile_hours=(0.0, 0.1), overrides={"bogus": 1})
 
 
 # ------------------------------------------------------------------------------ input errors and CLI

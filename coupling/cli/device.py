@@ -7,8 +7,13 @@ reverse bias).  ``--out FILE.nc`` writes the labelled NetCDF; ``--json`` prints 
 from __future__ import annotations
 
 import logging
+import math
 
 from halide_ionics.errors import InputError
+
+#: bounds of the built-in device's options
+MAX_HOURS = 1e5
+MAX_FIELD_V_PER_UM = 1e3
 
 HELP = "run the 1D reaction-drift-diffusion + Poisson device solver"
 DESCRIPTION = __doc__
@@ -35,7 +40,7 @@ def build_config(args):
 
     from halide_ionics.continuum.config import BiasSchedule, DeviceConfig, SolverOptions, load_config
 
-    if args.config:
+    if args.config is not None:
         if args.field is not None or args.hours is not None:
             raise InputError("--field/--hours", args.field if args.field is not None else args.hours,
                              "the bias comes from the config file's [bias] section")
@@ -43,8 +48,11 @@ def build_config(args):
     else:
         field = 4.0 if args.field is None else args.field
         hours = 4.0 if args.hours is None else args.hours
-        if not hours > 0:
-            raise InputError("--hours", hours, "must be positive")
+        if not (math.isfinite(hours) and 0 < hours <= MAX_HOURS):
+            raise InputError("--hours", hours, f"must be a number in (0, {MAX_HOURS:g}]")
+        if not (math.isfinite(field) and abs(field) <= MAX_FIELD_V_PER_UM):
+            raise InputError("--field", field, f"must be a finite field with |field| <= {MAX_FIELD_V_PER_UM:g} V/um "
+                                               "(beyond, e*dV/kT overflows the model)")
         cfg = DeviceConfig.paper_device(field_V_per_um=field, hours=hours)
         cfg = cfg.replace(bias=BiasSchedule.constant_field(field, hours=hours, gap_um=cfg.geometry.gap_um))
     over = {}
@@ -57,7 +65,13 @@ def build_config(args):
     if over:
         sol = {f.name: getattr(cfg.solver, f.name) for f in fields(SolverOptions)}
         sol.update(over)
-        cfg = cfg.replace(solver=SolverOptions(**sol))
+        try:
+            cfg = cfg.replace(solver=SolverOptions(**sol))
+        except InputError as exc:  # name the option the user typed
+            opt = {"solver.nodes": "--nodes", "solver.rtol": "--rtol", "solver.contact_mode": "--contact-mode"}
+            if exc.field in opt and opt[exc.field].lstrip("-").replace("-", "_") in over:
+                raise InputError(opt[exc.field], exc.value, exc.reason) from None
+            raise
     if args.no_sources:
         cfg = cfg.replace(sources=False)
     _ = replace  # dataclasses.replace kept for readers: configs are frozen
@@ -66,10 +80,14 @@ def build_config(args):
 
 def run(args) -> int:
     from halide_ionics.continuum import simulate
+    from halide_ionics.io import check_output_path
 
-    if args.out is not None and not str(args.out).endswith((".nc", ".nc4", ".h5")):
-        raise InputError("--out", args.out, "must be a NetCDF file name (.nc)")
     cfg = build_config(args)
+    if args.out is not None:
+        sol = cfg.solver
+        n_out = len(sol.output_times_s) + 1 if sol.output_times_s is not None else sol.n_outputs
+        check_output_path("--out", args.out, suffixes=(".nc", ".nc4", ".h5"),
+                          expected_bytes=5 * 8 * sol.nodes * n_out)
     result = simulate(cfg, progress=args.progress)
     if args.out:
         result.write_netcdf(args.out)

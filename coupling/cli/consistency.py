@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 
-from halide_ionics.errors import InputError
+MAX_WORKERS = 1024
+MAX_REPLICAS = 10_000
 
 HELP = "multiscale consistency: KMC junction under bias vs continuum with KMC-derived coefficients"
 DESCRIPTION = __doc__
@@ -62,26 +63,29 @@ def _brief(summary: dict) -> dict:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from halide_ionics.coupling.consistency import ConsistencyConfig, run_consistency
+    from halide_ionics.coupling.sweep import resolve_cache_dir
+    from halide_ionics.errors import check_int_range, check_seed
+    from halide_ionics.io import check_output_path, removed_on_failure
+    from halide_ionics.parallel import available_cpus, cap_workers
 
+    out = check_output_path("--out", args.out, kind="dir", expected_bytes=16 * 1024 * 1024)
     if args.workers is None:
-        from halide_ionics.coupling.cli_coefficients import default_workers
-
-        args.workers = min(2, default_workers())
-    if args.workers < 1:
-        raise InputError("--workers", args.workers, "must be >= 1")
-    if args.seed < 0:
-        raise InputError("--seed", args.seed, "must be a non-negative integer")
+        args.workers = min(2, available_cpus())
+    check_int_range("--workers", args.workers, 1, MAX_WORKERS)
+    check_seed("--seed", args.seed)
+    if args.replicas is not None:
+        check_int_range("--replicas", args.replicas, 2, MAX_REPLICAS, "one KMC wire each")
+    cache_dir = resolve_cache_dir(args.cache_dir)
     cfg = ConsistencyConfig.quick() if args.quick else ConsistencyConfig()
     kw = {"seed": args.seed}
     if args.replicas is not None:
         kw["replicas"] = args.replicas
     cfg = cfg.replace(**kw)
+    workers = cap_workers(args.workers, cfg.replicas, "replicas") if args.workers > 1 else 1
     sens = args.sensitivity or ("refresh" if args.quick else "all")
-    out = Path(args.out)
-    summary = run_consistency(cfg, out, workers=args.workers, cache_dir=args.cache_dir, sensitivity=sens)
+    with removed_on_failure(out):
+        summary = run_consistency(cfg, out, workers=workers, cache_dir=cache_dir, sensitivity=sens)
     summary["output"] = str(out / "consistency.json")
     if args.json:
         from halide_ionics.coupling.cli import print_json

@@ -22,7 +22,15 @@ from __future__ import annotations
 
 import logging
 
-from halide_ionics.errors import InputError
+from halide_ionics.errors import InputError, check_int_range, check_range, check_seed
+
+#: bounds of the options (memory, run time and float range; each message says which)
+MAX_CELLS = 64            # 3 * 64^3 = 786k halide sites per replica
+MAX_REPLICAS = 10_000
+MAX_EVENTS = 10**12
+MAX_WORKERS = 1024
+RATE_RATIO_RANGE = (1e-6, 1e6)
+MAX_OVERPOTENTIAL_V = 2.0  # e*eta/kT = 78 at 298 K: electrode rates stay representable
 
 HELP = "lattice KMC estimators (Onsager coefficients, tracer correlation factors, electrode rate law)"
 DESCRIPTION = (
@@ -67,20 +75,40 @@ def add_arguments(parser) -> None:
     e.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
+def _check_common(args, min_cells: int = 1) -> None:
+    check_int_range("--cells", args.cells, min_cells, MAX_CELLS, "3 cells^3 halide sites per replica in memory")
+    check_int_range("--replicas", args.replicas, 2, MAX_REPLICAS, "one KMC run each; >= 2 for a standard error")
+    check_seed("--seed", args.seed)
+    check_int_range("--workers", args.workers, 1, MAX_WORKERS)
+    check_range("--x-cl", args.x_cl, 0.0, 1.0)
+
+
+def _pool_workers(args) -> int:
+    from halide_ionics.parallel import cap_workers
+
+    return cap_workers(args.workers, args.replicas, "replicas") if args.workers > 1 else 1
+
+
 def _run_electrode(args) -> int:
     from halide_ionics.kmc import RateModel, electrode_rates
+    from halide_ionics.parallel import process_pool
 
-    if args.workers < 1:
-        raise InputError("workers", args.workers, "must be a positive integer")
+    _check_common(args, min_cells=3)  # a periodic electrode box needs >= 3 cells per side
+    check_int_range("--events-per-replica", args.events_per_replica, 1, MAX_EVENTS, "run time")
+    check_range("--vacancy-fraction", args.vacancy_fraction, 0.0, 0.5, lo_open=True,
+                why="sets the vacancy chemical potential; 0 means no vacancies")
+    check_range("--overpotential", args.overpotential, -MAX_OVERPOTENTIAL_V, MAX_OVERPOTENTIAL_V,
+                why="V; e*eta/kT must keep the electrode rates representable")
+    if args.electrode_rate is not None:
+        check_range("--electrode-rate", args.electrode_rate, 0.0, 1e20, lo_open=True, why="Hz")
+    workers = _pool_workers(args)
     model = RateModel().reservoir_for_vacancy_fraction(args.vacancy_fraction)
     kw = dict(x_cl=args.x_cl, overpotential_V=args.overpotential, rate_model=model, cells=args.cells,
               replicas=args.replicas, events_per_replica=args.events_per_replica, seed=args.seed,
               electrode_rate_Hz=args.electrode_rate)
-    if args.workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
+    if workers > 1:
         electrode_rates(**dict(kw, replicas=2, events_per_replica=1))  # validate before the pool
-        with ProcessPoolExecutor(args.workers) as ex:
+        with process_pool(workers) as ex:
             res = electrode_rates(executor=ex, **kw)
     else:
         res = electrode_rates(**kw)
@@ -107,17 +135,22 @@ def run(args) -> int:
         return _run_electrode(args)
     if args.kmc_command != "onsager":
         raise InputError("action", args.kmc_command, "must be 'onsager' or 'electrode'")
-    if args.workers < 1:
-        raise InputError("workers", args.workers, "must be a positive integer")
+    from halide_ionics.parallel import process_pool
+
+    _check_common(args)
+    check_int_range("--hops-per-replica", args.hops_per_replica, 1, MAX_EVENTS, "run time")
+    if args.segment_hops is not None:
+        check_int_range("--segment-hops", args.segment_hops, 1, MAX_EVENTS)
+    check_range("--rate-ratio", args.rate_ratio, *RATE_RATIO_RANGE,
+                why="w_Cl/w_Br; beyond, one species never hops in a run and the rates overflow")
+    workers = _pool_workers(args)
     kw = dict(lattice=args.lattice, cells=args.cells, x_cl=args.x_cl, rate_ratio=args.rate_ratio,
               replicas=args.replicas, hops_per_replica=args.hops_per_replica, seed=args.seed,
               segment_hops=args.segment_hops)
-    if args.workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
+    if workers > 1:
         # validate in this process first so bad input never reaches the pool
         onsager_coefficients(**dict(kw, replicas=2, hops_per_replica=1, segment_hops=1))
-        with ProcessPoolExecutor(args.workers) as ex:
+        with process_pool(workers) as ex:
             res = onsager_coefficients(executor=ex, **kw)
     else:
         res = onsager_coefficients(**kw)

@@ -10,10 +10,12 @@ input leaves no file behind.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
-from halide_ionics.errors import InputError, check_fraction
+from halide_ionics.errors import InputError, check_fraction, check_seed
+from halide_ionics.io import atomic_path
 from halide_ionics.structures.cells import (
     DEFAULT_LATTICE_CONSTANT_A,
     LATTICE_CONSTANTS,
@@ -51,26 +53,33 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
 
+#: Largest junction built (cells along each axis, all cells): ASE keeps 5 atoms per cell in memory.
+MAX_CELLS_PER_AXIS = 10_000
+MAX_TOTAL_CELLS = 1_000_000
+
+
 def _check_output(field: str, path: Path | None, suffixes) -> None:
+    from halide_ionics.io import check_output_path
+
     if path is None:
         return
-    if path.suffix.lower() not in suffixes:
-        raise InputError(field, str(path), f"file name must end in one of {list(suffixes)}")
-    if path.exists() and path.is_dir():
-        raise InputError(field, str(path), "is a directory")
+    check_output_path(field, path, suffixes=suffixes)
 
 
 def run(args) -> int:
     # validate everything first: nothing is written unless all arguments are good
     for c in args.cells:
-        if c <= 0:
-            raise InputError("cells", list(args.cells), "must be positive integers")
+        if not 0 < c <= MAX_CELLS_PER_AXIS:
+            raise InputError("cells", list(args.cells), f"must be integers in [1, {MAX_CELLS_PER_AXIS}]")
+    n_cells = args.cells[0] * args.cells[1] * args.cells[2]
+    if n_cells > MAX_TOTAL_CELLS:
+        raise InputError("cells", list(args.cells), f"{n_cells} cells: at most {MAX_TOTAL_CELLS} (5 atoms each "
+                                                    "held in memory)")
     check_fraction("interface", args.interface)
     for x in args.x_br_ends:
         check_fraction("x_br_ends", x)
     check_fraction("vacancy_fraction", args.vacancy_fraction)
-    if args.seed < 0:
-        raise InputError("seed", args.seed, "must be a non-negative integer")
+    check_seed("seed", args.seed)
     a = resolve_lattice_constant_A(args.lattice_constant)
     _check_output("out", args.out, EXTXYZ_SUFFIXES)
     _check_output("png", args.png, (".png",))
@@ -88,10 +97,15 @@ def run(args) -> int:
     )
     counts = species_counts(atoms)
     files = {}
-    if args.out is not None:
-        files["extxyz"] = str(write_extxyz(atoms, args.out))
-    if args.png is not None:
-        files["png"] = str(write_junction_png(atoms, args.png))
+    # both files are written to temporary names and renamed only when both succeeded: a failed
+    # picture never leaves a lone extxyz behind
+    with contextlib.ExitStack() as stack:
+        if args.out is not None:
+            write_extxyz(atoms, stack.enter_context(atomic_path(args.out)))
+            files["extxyz"] = str(args.out)
+        if args.png is not None:
+            write_junction_png(atoms, stack.enter_context(atomic_path(args.png)))
+            files["png"] = str(args.png)
 
     n_sites = int(atoms.info["n_halide_sites"])
     summary = {

@@ -12,20 +12,20 @@ computes what is missing. ``--scheduler ADDRESS`` runs the tasks on a Dask distr
 """
 from __future__ import annotations
 
-import os
 import time
 
-from halide_ionics.errors import InputError, check_positive_int
+from halide_ionics.errors import InputError, check_int_range, check_seed
+
+MAX_WORKERS = 1024
 
 HELP = "KMC coefficient tables: Onsager l_ij(c), tracer factors, x_V^eq(c), electrode rate law"
 DESCRIPTION = __doc__
 
 
 def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    from halide_ionics.parallel import available_cpus
+
+    return available_cpus()
 
 
 def add_execution_arguments(p) -> None:
@@ -61,19 +61,41 @@ def coefficient_config(args):
             "onsager_hops_per_replica": args.onsager_hops, "electrode_replicas": args.electrode_replicas,
             "electrode_events_per_replica": args.electrode_events}
     over = {k: v for k, v in over.items() if v is not None}
-    return replace(cfg, **over)
+    try:
+        return replace(cfg, **over)
+    except InputError as exc:  # name the option the user typed
+        opt = {"compositions": "--compositions", "onsager_replicas": "--onsager-replicas",
+               "onsager_hops_per_replica": "--onsager-hops", "electrode_replicas": "--electrode-replicas",
+               "electrode_events_per_replica": "--electrode-events"}
+        if exc.field in opt and exc.field in over:
+            raise InputError(opt[exc.field], exc.value, exc.reason) from None
+        raise
+
+
+def check_execution_args(args) -> None:
+    """Validate --seed, --workers, --scheduler (format) and --cache-dir before any work.
+
+    ``args.cache_dir`` is replaced by the validated folder (from the option or the environment).
+    """
+    from halide_ionics.coupling.sweep import check_scheduler_address, resolve_cache_dir
+
+    check_seed("--seed", args.seed)
+    if args.workers is not None:
+        check_int_range("--workers", args.workers, 1, MAX_WORKERS)
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
+    args.cache_dir = resolve_cache_dir(args.cache_dir)
 
 
 def executor_from_args(args):
-    """(executor or None, workers, client or None)."""
-    if args.seed is None or args.seed < 0:
-        raise InputError("seed", args.seed, "must be a non-negative integer")
-    if args.scheduler:
+    """(executor or None, workers, client or None); validates the execution options first."""
+    check_execution_args(args)
+    if args.scheduler is not None:
         from halide_ionics.coupling.sweep import dask_executor
 
         client, ex = dask_executor(args.scheduler)
         return ex, 1, client
-    workers = default_workers() if args.workers is None else check_positive_int("workers", args.workers)
+    workers = default_workers() if args.workers is None else int(args.workers)
     return None, workers, None
 
 
@@ -83,11 +105,10 @@ def run(args) -> int:
     from halide_ionics.coupling.cli import print_json
     from halide_ionics.coupling.coefficients import compute_table, table_key, write_table
     from halide_ionics.coupling.materials import CSPB_BR_CL_298K
+    from halide_ionics.io import check_output_path
 
     cfg = coefficient_config(args)  # validates
-    out = Path(args.out)
-    if out.suffix not in (".nc", ".h5", ".nc4"):
-        raise InputError("out", args.out, "must be a NetCDF file name ending in .nc")
+    out = check_output_path("--out", args.out, suffixes=(".nc", ".h5", ".nc4"))
     ex, workers, client = executor_from_args(args)
     t0 = time.perf_counter()
     try:

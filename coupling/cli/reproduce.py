@@ -1,15 +1,18 @@
-"""``halide-ionics reproduce``: the main job — reproduce Kong et al. (Nano Lett. 2020) from the
-package's own KMC-derived inputs.
+"""``halide-ionics reproduce``: the main job — Kong et al. (Nano Lett. 2020) through the package's
+own multiscale chain.
 
-KMC coefficients (from the cache, else computed) → calibration on the ±2 V/µm data → device runs
-at 0, ±1.5 … ±4 V/µm for 4 h → figures (PNG), ``summary.json`` with a pass/fail row for every
-target of docs/model.md §5, ``report.md``, ``coefficients.nc`` and ``migration.nc`` in ``--out``.
+KMC coefficients (from the cache, else computed) → both electrode models (the KMC-derived law,
+the default, and the paper's calibrated linear pump) → device runs at 0, ±1.5 … ±4 V/µm for 4 h,
+no-source controls, 2x-mesh checks, propagated KMC errors and a sensitivity table → figures (PNG),
+``summary.json`` with every target of docs/model.md §5 and its kind, ``report.md``,
+``coefficients.nc`` and ``migration.nc`` in ``--out``.
 """
 from __future__ import annotations
 
 import time
 
-from halide_ionics.coupling.cli_coefficients import add_execution_arguments, executor_from_args
+from halide_ionics.coupling.cli.coefficients import add_execution_arguments, check_execution_args, executor_from_args
+from halide_ionics.io import removed_on_failure
 
 HELP = "reproduce the paper's ionic rectification end to end (the main job)"
 DESCRIPTION = __doc__
@@ -34,15 +37,19 @@ def run(args) -> int:
 
     from halide_ionics.coupling.cli import print_json
     from halide_ionics.coupling.reproduce import ReproduceConfig, reproduce
+    from halide_ionics.io import check_output_path
 
     mode = args.electrode or (electrode_from_toml(args.config) if args.config is not None else None) or "kmc"
-    ex, workers, client = executor_from_args(args)
+    out = check_output_path("--out", args.out, kind="dir", expected_bytes=64 * 1024 * 1024)
+    check_execution_args(args)
     cfg = ReproduceConfig.quick(electrode=mode) if args.quick else ReproduceConfig(electrode=mode)
     cfg = replace(cfg, seed=int(args.seed))
+    ex, workers, client = executor_from_args(args)
     t0 = time.perf_counter()
     try:
-        s = reproduce(args.out, quick=args.quick, workers=workers, executor=ex, cache_dir=args.cache_dir,
-                      progress=args.progress, config=cfg)
+        with removed_on_failure(out):
+            s = reproduce(args.out, quick=args.quick, workers=workers, executor=ex, cache_dir=args.cache_dir,
+                          progress=args.progress, config=cfg)
     finally:
         if client is not None:
             client.close()
@@ -64,21 +71,10 @@ def run(args) -> int:
 
 def electrode_from_toml(path) -> str | None:
     """``[electrode] mode`` of a reproduce TOML (None when absent); bad files are InputErrors."""
-    from pathlib import Path
-
+    from halide_ionics.continuum.config import read_toml
     from halide_ionics.errors import InputError
 
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python < 3.11
-        import tomli as tomllib
-    p = Path(path)
-    if str(path) == "" or not p.is_file():
-        raise InputError("--config", str(path), "is not a readable file")
-    try:
-        d = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, OSError) as e:
-        raise InputError("--config", str(path), f"not a UTF-8 TOML file ({e})") from None
+    d = read_toml(path, "--config")
     unknown = set(d) - {"electrode"}
     if unknown:
         raise InputError(sorted(unknown)[0], "", "unknown section (reproduce reads only [electrode])")
