@@ -298,9 +298,14 @@ def test_kmc_mode_every_study(ran_kmc):
             assert np.nanmax(np.abs(v["value"])) <= S.NO_MOTION_UM, (name, v)
     for f, v in recs["s11"]["results"]["migration_length_um"].items():
         assert v["kind"] == "prediction", f
-    ctl = recs["s16"]["results"]["controlling"]
-    assert set(ctl) == {"+4", "-4"} and all(c["controlling_contact"].split()[0] in ("positive", "negative")
-                                            for c in ctl.values())
+    # s16 names a contact only where its rate matters; the KMC law's contacts may be exchange-equilibrium
+    # limited (then neither rate controls, and the paper's claim is reported as failed, not passed)
+    s16 = recs["s16"]
+    for f, c in s16["results"]["controlling"].items():
+        sig = abs(c["controlling_sensitivity"]["value"]) >= S.SIGNIFICANT_SENSITIVITY
+        assert c["controlling_contact"].startswith("neither") != sig, (f, c)
+    if not abs(s16["results"]["controlling"]["+4"]["controlling_sensitivity"]["value"]) >= S.SIGNIFICANT_SENSITIVITY:
+        assert not s16["targets"][0]["pass"]
     for pop in ("fixed", "thermal"):
         d = recs["temperature"]["vacancy_population"][pop]["interdiffusion_m2_per_s"]
         a, sa = np.asarray(d["front_growth"]["value"]), np.asarray(d["front_growth"]["se"])
