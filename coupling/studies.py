@@ -803,7 +803,10 @@ def study_temperature(ctx):
             o["K_kmc"].append(K_kmc)
             o["K_device"].append(float(np.mean(kdev)) if kdev else float("nan"))
             # the front must still exist at 4 h: fast interdiffusion (sqrt(D~ t) ~ the gap) can wash it out
-            washed = not np.isfinite(np.asarray(r4["front_um"], float)[-1])
+            # (no x_Br = 0.55 crossing left, or a 10-90 % width beyond half the gap: a level crossing of
+            # so diffuse a profile is no front position)
+            width = float(r4.get("front_width_final_um", np.nan))
+            washed = not np.isfinite(np.asarray(r4["front_um"], float)[-1]) or not (width <= 0.5 * geom.gap_um)
             o["fwd"].append(float("nan") if washed else _mig(r4))
             o["washed"].append(bool(washed))
             o["x_v_br"].append(m.vacancy_fraction_br)
@@ -846,7 +849,8 @@ def study_temperature(ctx):
             "window_s": q(o["window_s"], "input", "s"),
             "forward_migration_4V_um": q(o["fwd"], "prediction", "um",
                                          note="NaN where the composition front no longer exists at 4 h "
-                                              "(front_washed_out: interdiffusion over ~the gap)"),
+                                              "(front_washed_out: no x_Br = 0.55 crossing, or a 10-90 % width "
+                                              "beyond half the gap: interdiffusion over ~the gap)"),
             "front_washed_out": o["washed"],
             "x_v_br": q(o["x_v_br"], "input", "1"),
             "run_status": o["status"],
