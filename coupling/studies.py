@@ -35,7 +35,6 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -570,7 +569,6 @@ def study_s16(ctx):
 
 def study_low_field(ctx):
     """Migration after 4 h at low fields; where the linear law stops; zero-bias shift direction."""
-    import xarray as xr
 
     from .targets import linear_fit
 
