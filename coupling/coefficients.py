@@ -41,7 +41,21 @@ from .sweep import Task, code_hash, content_hash, default_cache_dir, run_sweep
 log = logging.getLogger(__name__)
 
 #: Layout version of the table (variables and their meaning); the code hash covers the rest.
-TABLE_SCHEMA = 1
+TABLE_SCHEMA = 2  # 2: f is the per-ion MSD ladder estimator (was the 8-jump cosine window)
+
+
+#: Relative standard error of the diagonal ℓ_ii times sqrt(replicas · hops per replica), measured
+#: with the material's rate model on 6³ perovskite-X cells over x_Cl = 0.05–0.95 (8×400k and
+#: 16×200k hops): ℓ_BrBr 30–49, ℓ_ClCl 29–68 (ℓ_BrCl 150–1500: it is small and a difference of
+#: large correlated terms). The budget rule uses the upper ends.
+ONSAGER_SE_KAPPA = {"l_brbr": 50.0, "l_clcl": 70.0, "l_brcl": 1500.0}
+
+
+def onsager_rel_se(replicas: int, hops_per_replica: int) -> dict:
+    """The relative SE per Onsager coefficient that a (replicas, hops) budget delivers (upper
+    estimate from :data:`ONSAGER_SE_KAPPA`)."""
+    n = float(replicas) * float(hops_per_replica)
+    return {k: v / np.sqrt(n) for k, v in ONSAGER_SE_KAPPA.items()}
 
 #: Upper bounds on the run sizes: beyond them a run cannot finish in reasonable memory/time.
 MAX_COMPOSITIONS = 1001
@@ -52,7 +66,12 @@ MAX_EVENTS = 10**12
 
 @dataclass(frozen=True)
 class CoefficientConfig:
-    """Sizes of the coefficient-generation runs (defaults: ~1 % SE on ℓ_BrBr in ~1 min on 2 cores)."""
+    """Sizes of the coefficient-generation runs.
+
+    The defaults (8 replicas × 400 000 hops) give ~2 % SE on ℓ_BrBr and ℓ_ClCl (≤ 2.8 % and
+    ≤ 3.9 % by :func:`onsager_rel_se`; measured 1.7–2.8 % and 1.6–3.8 %) and 10–80 % on ℓ_BrCl,
+    in ~1 min on 2 cores. :meth:`for_target_se` sets the hop budget from a target relative SE.
+    """
 
     compositions: int = 21
     onsager_cells: int = 6
@@ -109,6 +128,21 @@ class CoefficientConfig:
         return d
 
     @classmethod
+    def for_target_se(cls, rel_se: float = 0.01, replicas: int = 8, **kw) -> "CoefficientConfig":
+        """A configuration whose Onsager runs reach relative SE ``rel_se`` on ℓ_BrBr and ℓ_ClCl
+        (hops per replica from :data:`ONSAGER_SE_KAPPA`); other fields from ``kw``."""
+        if not 0.0 < float(rel_se) < 1.0:
+            raise InputError("rel_se", rel_se, "must lie in (0, 1)")
+        replicas = check_positive_int("replicas", replicas)
+        kappa = max(ONSAGER_SE_KAPPA["l_brbr"], ONSAGER_SE_KAPPA["l_clcl"])
+        hops = int(np.ceil((kappa / float(rel_se)) ** 2 / replicas))
+        return cls(onsager_replicas=replicas, onsager_hops_per_replica=hops, **kw)
+
+    def promised_rel_se(self) -> dict:
+        """Relative SE per Onsager coefficient this configuration promises (upper estimate)."""
+        return onsager_rel_se(self.onsager_replicas, self.onsager_hops_per_replica)
+
+    @classmethod
     def quick(cls) -> "CoefficientConfig":
         """Reduced sizes for smoke tests and ``--quick`` (larger error bars)."""
         return cls(compositions=11, onsager_cells=5, onsager_replicas=4, onsager_hops_per_replica=100_000,
@@ -151,8 +185,8 @@ def onsager_task(seed, x_cl: float, material: dict, cells: int, replicas: int, h
                                _seed_int(seed), rate_model=kmc_rate_model(m),
                                equilibration_hops=equilibration_hops, lattice_constant_A=m.lattice_constant_A)
     w = kmc_rate_model(m).hop_rate_Hz(0)
-    return {"l_Hz": res.l * w, "l_se_Hz": res.l_se * w, "f": np.asarray(res.f_window),
-            "f_se": np.asarray(res.f_window_se), "hops": res.hops, "wall_seconds": res.wall_seconds}
+    return {"l_Hz": res.l * w, "l_se_Hz": res.l_se * w, "f": np.asarray(res.f),
+            "f_se": np.asarray(res.f_se), "hops": res.hops, "wall_seconds": res.wall_seconds}
 
 
 def electrode_task(seed, x_cl: float, overpotential_V: float, material: dict, cells: int, replicas: int,
@@ -373,7 +407,8 @@ def assemble_table(results: dict, material: Material, cfg: CoefficientConfig, se
                                      seed=int(seed), table_schema=TABLE_SCHEMA,
                                      kmc_barrier_br_eV=material.barrier_br_eV,
                                      kmc_barrier_cl_eV=material.barrier_cl_eV,
-                                     w_br_Hz=material.w_br_Hz))
+                                     w_br_Hz=material.w_br_Hz,
+                                     onsager_promised_rel_se=cfg.promised_rel_se()))
     return ds
 
 

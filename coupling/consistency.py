@@ -72,6 +72,8 @@ class ConsistencyConfig:
 
     cross_section_cells: int = 6
     length_cells: int = 60
+    #: cells along y (None: the same as ``cross_section_cells``, a square cross-section)
+    cross_section_cells_y: int | None = None
     contact_cells: int = 8
     lattice_constant_A: float = 5.8
     #: vacancy fraction of pure CsPbBr3 at the reservoir level (sets μ_V and the table's level)
@@ -111,6 +113,10 @@ class ConsistencyConfig:
             raise InputError("replicas", self.replicas, "need at least 2 replicas for a standard error")
         if self.cross_section_cells < 3:
             raise InputError("cross_section_cells", self.cross_section_cells, "use at least 3 (periodic)")
+        if self.cross_section_cells_y is not None:
+            check_positive_int("cross_section_cells_y", self.cross_section_cells_y)
+            if self.cross_section_cells_y < 3:
+                raise InputError("cross_section_cells_y", self.cross_section_cells_y, "use at least 3 (periodic)")
         if 2 * self.contact_cells + 4 > self.length_cells:
             raise InputError("contact_cells", self.contact_cells, "contacts leave no gap")
         if self.length_cells % 2:
@@ -152,6 +158,12 @@ class ConsistencyConfig:
                    continuum_nodes=300, refresh_events=1000)
 
     # --------------------------------------------------------------------- derived quantities
+    @property
+    def cells(self) -> tuple[int, int, int]:
+        """(nx, ny, nz) cubic cells of the wire."""
+        ny = self.cross_section_cells if self.cross_section_cells_y is None else self.cross_section_cells_y
+        return (self.cross_section_cells, ny, self.length_cells)
+
     @property
     def a_um(self) -> float:
         return self.lattice_constant_A * 1e-4
@@ -285,7 +297,8 @@ class WirePoisson:
         self.free = ~(self.low | self.high)
         self.bias_V = float(bias_V)
         self.bg = np.asarray(background_per_plane, float)
-        area_m2 = (cfg.cross_section_cells * a * 1e-10) ** 2
+        nx, ny, _ = cfg.cells
+        area_m2 = (nx * a * 1e-10) * (ny * a * 1e-10)
         eps = EPS0_F_PER_M * cfg.epsilon_r
         self.q_scale = E_CHARGE_C / area_m2 / eps  # V/m per vacancy of sheet charge
         zf = self.z_A[self.free] * 1e-10
@@ -317,8 +330,7 @@ class WirePoisson:
 def _wire(cfg: ConsistencyConfig):
     from halide_ionics.structures import build_lattice
 
-    n = cfg.cross_section_cells
-    g = build_lattice("perovskite-x", (n, n, cfg.length_cells), cfg.lattice_constant_A, periodic_z=False)
+    g = build_lattice("perovskite-x", cfg.cells, cfg.lattice_constant_A, periodic_z=False)
     plane = np.rint(g.z_A / (cfg.lattice_constant_A / 2.0)).astype(np.int64)
     return g, plane
 
@@ -347,6 +359,74 @@ def _slab_fractions(occ, slab, nslab, sites):
     return np.stack([np.bincount(slab, weights=(occ == s), minlength=nslab) / sites for s in (BR, CL, VAC)])
 
 
+class JunctionWire:
+    """One KMC junction under bias (module docstring): the wire, its initial occupancy, the
+    mean-field Poisson solver, the electrode contacts and the :class:`~halide_ionics.kmc.Simulation`,
+    advanced in refresh intervals. Shared by :func:`run_replica` and
+    :func:`halide_ionics.coupling.junction.run_junction`.
+
+    ``x_eq_fn(c)``: equilibrium vacancy fraction of composition c (the initial vacancies and the
+    frozen background charge); ``electrode_rate_Hz``: the electrode prefactor k_e.
+    """
+
+    def __init__(self, cfg: ConsistencyConfig, x_eq_fn, electrode_rate_Hz: float, *, sources: bool, bias_V: float,
+                 rng: np.random.Generator):
+        from halide_ionics.kmc import Electrode, Simulation
+
+        from .coefficients import kmc_rate_model
+
+        self.cfg = cfg
+        g, plane = _wire(cfg)
+        occ, xbg = _initial_occupancy(cfg, g, x_eq_fn, rng)
+        npl = 2 * cfg.length_cells
+        bg_plane = np.bincount(plane, weights=xbg, minlength=npl)
+        V = float(bias_V)
+        self.poisson = WirePoisson(cfg, V, bg_plane)
+        rm = kmc_rate_model(cfg.material()).reservoir_for_vacancy_fraction(cfg.vacancy_fraction, "Br")
+        slab = g.slab_index()
+        electrodes = []
+        if sources:
+            nc = cfg.contact_cells
+            electrodes = [
+                Electrode(slab < nc, 0.5 * V, electrode_rate_Hz, "low", cl_fraction=cfg.cl_fraction_br_segment),
+                Electrode(slab >= cfg.length_cells - nc, -0.5 * V, electrode_rate_Hz, "high",
+                          cl_fraction=cfg.cl_fraction_cl_segment),
+            ]
+        psi0 = self.poisson.solve(np.bincount(plane, weights=(occ == VAC), minlength=npl))
+        self.sim = Simulation(g, occ, rm, rng, site_potentials_V=psi0[plane], electrodes=electrodes)
+        self.graph, self.plane, self.slab, self.n_planes = g, plane, slab, npl
+        self.n_slabs = cfg.length_cells
+        self.slab_sites = np.bincount(slab, minlength=self.n_slabs).astype(float)
+        self.psi = psi0
+        self.refreshes = 0
+        self.electrodes = electrodes
+
+    def slab_fractions(self, occ=None) -> np.ndarray:
+        """(3, n_slabs) site fractions of Br, Cl and vacancies per cubic-cell slab."""
+        return _slab_fractions(self.sim.occupancy if occ is None else occ, self.slab, self.n_slabs, self.slab_sites)
+
+    def advance(self, t_next: float, refresh_events: int, after_refresh=None) -> str:
+        """Run to ``t_next`` (s), solving Poisson and updating the site potentials every
+        ``refresh_events`` events; ``after_refresh(occ, psi)`` is called after each refresh."""
+        sim = self.sim
+        while True:
+            dt = t_next - sim.time_s
+            reason = sim.run(hops=refresh_events, time_s=dt) if dt > 0 else "time"
+            occ = sim.occupancy
+            nv_plane = np.bincount(self.plane, weights=(occ == VAC), minlength=self.n_planes)
+            psi = self.poisson.solve(nv_plane)
+            sim.set_site_potentials(psi[self.plane])
+            self.psi = psi
+            self.refreshes += 1
+            if after_refresh is not None:
+                after_refresh(occ, psi)
+            if reason != "hops":
+                break
+        if reason == "no-events":
+            raise RuntimeError("KMC wire ran out of events")
+        return reason
+
+
 def run_replica(task: dict) -> dict:
     """One KMC junction replica (module level: picklable for process pools).
 
@@ -355,9 +435,6 @@ def run_replica(task: dict) -> dict:
     ``seed_seq``.
     """
     from halide_ionics.continuum import VacancyEquilibrium
-    from halide_ionics.kmc import Electrode, Simulation
-
-    from .coefficients import kmc_rate_model
 
     d = dict(task["config"])
     d["transient_times_s"] = tuple(d["transient_times_s"])
@@ -365,74 +442,47 @@ def run_replica(task: dict) -> dict:
     tab = task["tables"]
     x_eq = VacancyEquilibrium.from_table(tab["c"], tab["x_v_eq"])
     rng = np.random.default_rng(task["seed_seq"])
-    g, plane = _wire(cfg)
-    occ, xbg = _initial_occupancy(cfg, g, x_eq, rng)
-    npl = 2 * cfg.length_cells
-    bg_plane = np.bincount(plane, weights=xbg, minlength=npl)
-    V = float(task["bias_V"])
-    poisson = WirePoisson(cfg, V, bg_plane)
-    rm = kmc_rate_model(cfg.material()).reservoir_for_vacancy_fraction(cfg.vacancy_fraction, "Br")
-    slab = g.slab_index()
-    electrodes = []
-    if task["sources"]:
-        nc = cfg.contact_cells
-        electrodes = [
-            Electrode(slab < nc, 0.5 * V, tab["electrode_rate_Hz"], "low", cl_fraction=cfg.cl_fraction_br_segment),
-            Electrode(slab >= cfg.length_cells - nc, -0.5 * V, tab["electrode_rate_Hz"], "high",
-                      cl_fraction=cfg.cl_fraction_cl_segment),
-        ]
-    psi0 = poisson.solve(np.bincount(plane, weights=(occ == VAC), minlength=npl))
-    sim = Simulation(g, occ, rm, rng, site_potentials_V=psi0[plane], electrodes=electrodes)
-    nslab = cfg.length_cells
-    sites = np.bincount(slab, minlength=nslab).astype(float)
+    wire = JunctionWire(cfg, x_eq, tab["electrode_rate_Hz"], sources=task["sources"], bias_V=task["bias_V"], rng=rng)
+    sim, slab, plane = wire.sim, wire.slab, wire.plane
+    npl, nslab, sites = wire.n_planes, wire.n_slabs, wire.slab_sites
     times = [float(t) for t in task["times_s"]]
     t_avg = task.get("average_from_s")
     if t_avg is not None:
         times = sorted(set(times) | {float(t_avg)})
     n_ref = int(task["refresh_events"])
-    prof = [_slab_fractions(sim.occupancy, slab, nslab, sites)]
-    psi_rec = [psi0]
+    prof = [wire.slab_fractions()]
+    psi_rec = [wire.psi]
     rec_t = [0.0]
-    res0 = None
-    counts = np.zeros(nslab)
-    refreshes = 0
-    psi_sum = np.zeros(npl)
-    psi_n = 0
+    acc = {"res0": None, "counts": np.zeros(nslab), "psi_sum": np.zeros(npl), "psi_n": 0}
+
+    def after_refresh(occ, psi):
+        if acc["res0"] is not None:
+            acc["counts"] += np.bincount(slab, weights=(occ == VAC), minlength=nslab)
+            acc["psi_sum"] += psi
+            acc["psi_n"] += 1
+
     wall0 = time.perf_counter()
     for t_next in times:
-        while True:
-            dt = t_next - sim.time_s
-            reason = sim.run(hops=n_ref, time_s=dt) if dt > 0 else "time"
-            occ = sim.occupancy
-            nv_plane = np.bincount(plane, weights=(occ == VAC), minlength=npl)
-            psi = poisson.solve(nv_plane)
-            sim.set_site_potentials(psi[plane])
-            refreshes += 1
-            if res0 is not None:
-                counts += np.bincount(slab, weights=(occ == VAC), minlength=nslab)
-                psi_sum += psi
-                psi_n += 1
-            if reason != "hops":
-                break
-        if reason == "no-events":
-            raise RuntimeError("KMC wire ran out of events")
+        wire.advance(t_next, n_ref, after_refresh)
         if t_avg is not None and t_next == float(t_avg):
-            res0 = (sim.time_s, sim.vacancy_residence_s())
+            acc["res0"] = (sim.time_s, sim.vacancy_residence_s())
         if t_next in task["times_s"]:
-            prof.append(_slab_fractions(sim.occupancy, slab, nslab, sites))
-            psi_rec.append(psi)
+            prof.append(wire.slab_fractions())
+            psi_rec.append(wire.psi)
             rec_t.append(sim.time_s)
     out = {"times_s": np.array(rec_t), "fractions": np.stack(prof), "psi_plane_V": np.stack(psi_rec),
-           "steps": sim.steps, "hops": sim.hops, "refreshes": refreshes, "wall_seconds": time.perf_counter() - wall0,
-           "electrode_counts": sim.electrode_counts if electrodes else np.zeros((0, 2, 2)),
+           "steps": sim.steps, "hops": sim.hops, "refreshes": wire.refreshes,
+           "wall_seconds": time.perf_counter() - wall0,
+           "electrode_counts": sim.electrode_counts if wire.electrodes else np.zeros((0, 2, 2)),
            "n_vacancies_end": sim.n_vacancies, "n_vacancies_start": int((prof[0][2] * sites).sum().round())}
+    res0 = acc["res0"]
     if res0 is not None:
         t1, r1 = sim.time_s, sim.vacancy_residence_s()
         out["x_v_time_avg"] = np.bincount(slab, weights=r1 - res0[1], minlength=nslab) / (sites * (t1 - res0[0]))
         out["x_v_plane_time_avg"] = np.bincount(plane, weights=r1 - res0[1], minlength=npl) / (
             np.bincount(plane, minlength=npl) * (t1 - res0[0]))
-        out["vacancy_counts"] = counts
-        out["psi_time_avg_V"] = psi_sum / max(psi_n, 1)
+        out["vacancy_counts"] = acc["counts"]
+        out["psi_time_avg_V"] = acc["psi_sum"] / max(acc["psi_n"], 1)
     return out
 
 

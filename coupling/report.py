@@ -52,6 +52,25 @@ def departures(m: dict) -> list[str]:
     return out
 
 
+def _alternatives(m: dict) -> list[str]:
+    """Sentences on the single alternatives of the sensitivity table (contact model, split rule)."""
+    rows = m.get("sensitivity") or []
+    if not rows:
+        return []
+    base = rows[0]
+    out = []
+    for r in rows:
+        if r["input"] not in ("contact_mode", "split_rule"):
+            continue
+        if not (isinstance(r["forward_um"], (int, float)) and isinstance(base["forward_um"], (int, float))):
+            out.append(f"{r['label']}: the run did not finish ({r['status']}).")
+            continue
+        df = 100 * (r["forward_um"] / base["forward_um"] - 1)
+        dr = 100 * (r["ratio"] / base["ratio"] - 1) if isinstance(r["ratio"], (int, float)) else float("nan")
+        out.append(f"{r['label']}: forward migration at +4 V/µm changes by {df:+.2g} %, the ratio by {dr:+.2g} %.")
+    return out
+
+
 def _targets_table(modes: dict) -> str:
     names = []
     for m in modes.values():
@@ -146,6 +165,15 @@ Every number carries a *kind* (docs/model.md §5): **calibrated** (a constant wa
 ### Where the predictions depart from the paper
 
 {dep_txt}
+
+### What the answer does not hinge on
+
+The default contacts pin the lattice potential over each 1.5 µm pad (the wire lies on the Au
+pad); the paper imposes the voltage at the contact lines. With the KMC law the exchange is fast
+and reversible, so a floating contact region sits at the electrode's electrochemical potential
+either way:
+
+{chr(10).join("* " + x for x in _alternatives(d)) or "* (sensitivity not run)"}
 
 ## Targets
 

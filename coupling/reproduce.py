@@ -177,15 +177,14 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
 
     from .calibration import table_reference
 
-    from halide_ionics.parallel import cap_workers, process_pool, terminate_pool
+    import contextlib
+
+    from halide_ionics.parallel import cap_workers, pool_scope
 
     if executor is None:
         workers = cap_workers(workers, 1 << 20, "processes wanted")
-    own_pool = executor is None and workers > 1
-    if own_pool:  # one pool for the whole job (a pool per sweep costs a fork and imports each time)
-        executor = process_pool(workers)
-    ok = False
-    try:
+    # one pool for the whole job (a pool per sweep costs a fork and imports each time)
+    with (pool_scope(workers) if executor is None and workers > 1 else contextlib.nullcontext(executor)) as executor:
         t = time.perf_counter()
         table = compute_table(material, ccfg, seed=cfg.seed, workers=workers, executor=executor, cache_dir=cache,
                               progress=progress)
@@ -199,13 +198,6 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
             per_mode[mode] = run_mode(mode, fits, material, cfg, devdir, executor=executor, workers=workers,
                                       progress=progress, table_ref=ref)
             timings[f"{summary_key(mode)}_s"] = time.perf_counter() - t
-        ok = True
-    finally:
-        if own_pool:
-            if ok:
-                executor.shutdown()
-            else:  # an error or an interrupt: do not wait for the running tasks
-                terminate_pool(executor)
     d = per_mode[cfg.electrode]["summary"]
     t = time.perf_counter()
     summary = {

@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import pickle
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -49,8 +48,8 @@ import numpy as np
 
 from halide_ionics import __version__
 from halide_ionics.errors import InputError
-from halide_ionics.io import atomic_path, write_bytes_atomic
-from halide_ionics.parallel import cap_workers, process_pool, terminate_pool
+from halide_ionics.io import write_bytes_atomic
+from halide_ionics.parallel import cap_workers, pool_scope
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +357,6 @@ def run_sweep(
         raise ValueError("task keys must be unique")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    by_key = {t.key: t for t in tasks}
     paths = {t.key: workdir / f"{t.digest(root_seed)}.pkl" for t in tasks}
     results: dict[str, Any] = {}
     for _attempt in range(3):
@@ -395,6 +393,14 @@ def run_sweep(
     raise RuntimeError(f"{description}: could not obtain valid results for {sorted(set(keys) - set(results))}")
 
 
+def _submit_all(ex, run, paths, root_seed, bar) -> list:
+    futs = [ex.submit(run_task, t, root_seed, str(paths[t.key])) for t in run]
+    for f in cf.as_completed(futs):
+        f.result()
+        bar.update()
+    return futs
+
+
 def _execute(run, paths, root_seed, executor, workers, progress, description) -> None:
     if not run:
         return
@@ -409,25 +415,17 @@ def _execute(run, paths, root_seed, executor, workers, progress, description) ->
                 run_task(t, root_seed, str(paths[t.key]))
                 bar.update()
             return
-        own = executor is None
-        ex = executor or process_pool(workers)
-        ok = False
+        if executor is None:
+            with pool_scope(workers) as ex:
+                _submit_all(ex, run, paths, root_seed, bar)
+            return
         futs = []
         try:
-            futs = [ex.submit(run_task, t, root_seed, str(paths[t.key])) for t in run]
-            for f in cf.as_completed(futs):
-                f.result()
-                bar.update()
-            ok = True
-        finally:
-            if own:
-                if ok:
-                    ex.shutdown()
-                else:  # an error or an interrupt: do not wait for the running tasks
-                    terminate_pool(ex)
-            elif not ok:
-                for f in futs:
-                    f.cancel()
+            futs = _submit_all(executor, run, paths, root_seed, bar)
+        except BaseException:
+            for f in futs:  # a foreign executor is not ours to kill: cancel what has not started
+                f.cancel()
+            raise
     finally:
         bar.close()
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import os
 import signal
@@ -55,6 +56,22 @@ def worker_init(parent_pid: int | None = None) -> None:
 def process_pool(workers: int) -> cf.ProcessPoolExecutor:
     """A process pool whose workers die with the parent and ignore Ctrl-C (see module docstring)."""
     return cf.ProcessPoolExecutor(max_workers=int(workers), initializer=worker_init, initargs=(os.getpid(),))
+
+
+@contextlib.contextmanager
+def pool_scope(workers: int):
+    """A :func:`process_pool` for a ``with`` block: shut down cleanly when the block ends, its
+    workers killed at once (no waiting for running tasks) when it ends by an error or interrupt."""
+    ex = process_pool(workers)
+    ok = False
+    try:
+        yield ex
+        ok = True
+    finally:
+        if ok:
+            ex.shutdown()
+        else:
+            terminate_pool(ex)
 
 
 def terminate_pool(ex: cf.Executor) -> None:

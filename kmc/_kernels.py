@@ -543,6 +543,10 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
         return _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
                            periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
+    if allow_fast and nel == 0 and iscal[0] > 1:
+        return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
+                          d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr,
+                          vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
     while iscal[1] < step_target:
         cap = iscal[6]
         if iscal[0] >= cap and nel > 0:
@@ -715,3 +719,271 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
             _refresh_near(x, -1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx,
                           el_p, afac, cfac, site_vac, vrates, crate, tree, vstamp, estamp, d2s, d2i)
     return 0
+
+
+# ---- many-vacancy fast path (no electrodes) ----------------------------------------------------
+# With many vacancies each event happens at a random vacancy whose neighbourhood is cold in the
+# cache; the loop therefore keeps occ, ncl, nion and zval of every site packed in one int8 row
+# ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four), built on
+# entry and written back to the state arrays on exit.
+@njit(cache=True)
+def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
+    """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
+    clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
+    the sum of the rates.
+
+    The factor of the other vacancies (:func:`_hop_other_factor`, same products in the same
+    order) is assembled from v's vacant neighbours, listed once with their factors for both
+    species (``scr``/``fsc``), and a mark of v's neighbours (``mark[site] == mark[-1]``)
+    instead of a neighbour search per candidate."""
+    vu = np.uint64(v)
+    nv = np.uint64(pk[vu, 1])
+    iv = ivb[nv, np.uint64(pk[vu, 2])]
+    clean_v = pk[vu, 2] == pk[vu, 3]
+    tot = 0.0
+    qu = np.uint64(q)
+    nva = -1  # v's vacant neighbours not listed yet
+    ms = np.int64(0)
+    for k in range(z):
+        r = 0.0
+        i = nb[vu, k]
+        if i >= 0:
+            iu = np.uint64(i)
+            s = pk[iu, 0]
+            if s != VAC:
+                m = np.int64(pk[iu, 2]) + 1
+                r = hopt[np.uint64(s), np.uint64(pk[iu, 1]), nv, np.uint64(m)] * iv * vfac[vu, k]
+                if not (clean_v and m == pk[iu, 3]):
+                    c = np.int64(s)
+                    if nva < 0:
+                        ms = mark[-1] + 1
+                        mark[-1] = ms
+                        nva = 0
+                        for k2 in range(z):
+                            a = nb[vu, k2]
+                            if a >= 0:
+                                mark[a] = ms
+                                if pk[a, 0] == VAC:
+                                    scr[nva] = a
+                                    fsc[nva, 0] = bv[pk[a, 1], pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
+                                    fsc[nva, 1] = bv[pk[a, 1] + 1, pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
+                                    nva += 1
+                    f = 1.0
+                    for k2 in range(z):
+                        a = nb[iu, k2]
+                        if a >= 0 and a != v and pk[a, 0] == VAC and mark[a] != ms:
+                            f *= bv[pk[a, 1] - c, pk[a, 2] - 1] * ivb[pk[a, 1], pk[a, 2]]
+                    for t in range(nva):
+                        a = scr[t]
+                        if a != i and not _is_neighbor(nb, i, a):
+                            f *= fsc[t, c]
+                    r *= f
+        vrates[qu, k] = r
+        tot += r
+    vrates[qu, z] = 0.0
+    vrates[qu, z + 1] = 0.0
+    return tot
+
+
+@njit(cache=True)
+def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp, d2s, d2i,
+                   scr, fsc, mark):
+    """:func:`_refresh_near` of an ion hop i -> v without electrodes (same vacancies recomputed,
+    same stamps, same leaves written)."""
+    for side in range(2):
+        base = i if side == 0 else v
+        for j in range(z + 1):
+            if j == 0:
+                c = base
+            else:
+                c = nb[base, j - 1]
+                if c < 0 or pk[np.uint64(c), 0] != VAC:
+                    continue
+            cu = np.uint64(c)
+            for p in range(d2s[cu], d2s[cu + np.uint64(1)]):
+                y = np.uint64(d2i[np.uint64(p)])
+                if pk[y, 0] == VAC:
+                    q = np.int64(site_vac[y])  # signed: nleaf + q must stay an integer without numba
+                    if vstamp[q] != stamp:
+                        vstamp[q] = stamp
+                        tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
+                        if tot != tree[nleaf + q]:
+                            _tree_set(tree, nleaf, q, tot)
+
+
+@njit(cache=True)
+def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, d2s,
+               d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+               ion_id, ion_R, ion_nj, ring, ion_W, corr):
+    """Pack the site table, run :func:`_multi_loop` (coordination as a compile-time constant for
+    z = 6, 8, 12) and write occ/ncl/nion back."""
+    n = occ.shape[0]
+    pk = np.empty((n, 4), dtype=np.int8)
+    for x in range(n):
+        pk[x, 0] = occ[x]
+        pk[x, 1] = ncl[x]
+        pk[x, 2] = nion[x]
+        pk[x, 3] = zval[x]
+    z = nb.shape[1]
+    scr = np.empty(z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours,
+    fsc = np.empty((z, 2))  # their factors for Br/Cl movers, and the neighbour marks
+    mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
+    if z == 8:
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
+    elif z == 6:
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
+    elif z == 12:
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
+    else:
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
+                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
+    for x in range(n):
+        occ[x] = pk[x, 0]
+        ncl[x] = pk[x, 1]
+        nion[x] = pk[x, 2]
+    return code
+
+
+@njit(cache=True)
+def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, d2s,
+                d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
+    """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
+    numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
+    bitwise), with the scalar state in locals, the packed site table, the clean-hop factor from
+    ``hopt``, and unsigned indices after the sign checks."""
+    s0 = rng[0]
+    s1 = rng[1]
+    s2 = rng[2]
+    s3 = rng[3]
+    t = fscal[0]
+    pend = fscal[1]
+    steps = iscal[1]
+    hops = iscal[4]
+    stamp = iscal[3]
+    nleaf = iscal[5]
+    code = 0
+    while steps < step_target:
+        if pend < 0.0:
+            total = tree[1]
+            if not (total > 0.0):
+                code = 4
+                break
+            if clock_mean:
+                dt = 1.0 / total
+            else:
+                e, s0, s1, s2, s3 = _exp_variate(s0, s1, s2, s3)
+                dt = e / total
+            pend = t + dt
+        if pend > t_max:
+            t = t_max
+            code = 1
+            break
+        t = pend
+        pend = -1.0
+        u, s0, s1, s2, s3 = _xoshiro64(s0, s1, s2, s3)
+        r = ((u >> _U11) * _INV53) * tree[1]
+        n = 1
+        while n < nleaf:
+            left = tree[2 * n]
+            if r < left or tree[2 * n + 1] <= 0.0:
+                n = 2 * n
+            else:
+                r -= left
+                n = 2 * n + 1
+        q = n - nleaf
+        steps += 1
+        qu = np.uint64(q)
+        v = vac_site[qu]
+        vu = np.uint64(v)
+        kk = -1
+        last = -1
+        cum = 0.0
+        for k in range(z):
+            w = vrates[qu, k]
+            if w > 0.0:
+                last = k
+                cum += w
+                if r < cum:
+                    kk = k
+                    break
+        if kk < 0:
+            kk = last
+        kku = np.uint64(kk)
+        i = nb[vu, kku]
+        iu = np.uint64(i)
+        sp = pk[iu, 0]
+        c = np.int64(sp)
+        c8 = np.int8(sp)
+        pk[vu, 0] = sp
+        pk[iu, 0] = VAC
+        site_vac[vu] = -1
+        site_vac[iu] = q
+        vac_site[qu] = i
+        vres[vu] += t - varr[qu]
+        varr[qu] = t
+        for k in range(z):
+            y = nb[iu, k]
+            if y >= 0:
+                yu = np.uint64(y)
+                pk[yu, 2] -= 1
+                pk[yu, 1] -= c8
+            y = nb[vu, k]
+            if y >= 0:
+                yu = np.uint64(y)
+                pk[yu, 2] += 1
+                pk[yu, 1] += c8
+        dx = -np.int64(jv[vu, kku, 0])
+        dy = -np.int64(jv[vu, kku, 1])
+        dz = -np.int64(jv[vu, kku, 2])
+        cu = np.uint64(c)
+        dR[cu, 0] += dx
+        dR[cu, 1] += dy
+        dR[cu, 2] += dz
+        hops += 1
+        if track:
+            idn = ion_id[iu]
+            ion_id[vu] = idn
+            ion_id[iu] = -1
+            ion_R[idn, 0] += dx
+            ion_R[idn, 1] += dy
+            ion_R[idn, 2] += dz
+            dd = dx * dx + dy * dy + dz * dz
+            corr[c, 0] += dd + 2 * (dx * ion_W[idn, 0] + dy * ion_W[idn, 1] + dz * ion_W[idn, 2])
+            corr[c, 1] += dd
+            nj = ion_nj[idn]
+            slot = nj % window
+            if nj >= window:
+                ion_W[idn, 0] -= ring[idn, slot, 0]
+                ion_W[idn, 1] -= ring[idn, slot, 1]
+                ion_W[idn, 2] -= ring[idn, slot, 2]
+            ring[idn, slot, 0] = dx
+            ring[idn, slot, 1] = dy
+            ring[idn, slot, 2] = dz
+            ion_W[idn, 0] += dx
+            ion_W[idn, 1] += dy
+            ion_W[idn, 2] += dz
+            ion_nj[idn] = nj + 1
+        tot = _hop_rates_p(q, i, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
+        _tree_set(tree, nleaf, q, tot)
+        vstamp[qu] = stamp + 1
+        stamp += 1
+        _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
+                       d2s, d2i, scr, fsc, mark)
+    rng[0] = s0
+    rng[1] = s1
+    rng[2] = s2
+    rng[3] = s3
+    fscal[0] = t
+    fscal[1] = pend
+    iscal[1] = steps
+    iscal[3] = stamp
+    iscal[4] = hops
+    return code

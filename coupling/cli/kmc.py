@@ -73,6 +73,9 @@ def add_arguments(parser) -> None:
     e.add_argument("--seed", type=int, default=0, help="non-negative integer seed (default 0)")
     e.add_argument("--workers", type=int, default=1, help="worker processes (default 1: serial)")
     e.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    from halide_ionics.coupling.junction import add_cli_arguments
+
+    add_cli_arguments(sub)
 
 
 def _check_common(args, min_cells: int = 1) -> None:
@@ -133,8 +136,12 @@ def run(args) -> int:
 
     if args.kmc_command == "electrode":
         return _run_electrode(args)
+    if args.kmc_command == "junction":
+        from halide_ionics.coupling.junction import run_cli
+
+        return run_cli(args)
     if args.kmc_command != "onsager":
-        raise InputError("action", args.kmc_command, "must be 'onsager' or 'electrode'")
+        raise InputError("action", args.kmc_command, "must be 'onsager', 'electrode' or 'junction'")
     from halide_ionics.parallel import process_pool
 
     _check_common(args)

@@ -161,3 +161,25 @@ def test_dask_distributed_executor_gives_the_same_table(tiny_table):
             Client(lc) as client, tempfile.TemporaryDirectory() as d:
         table = compute_table(CSPB_BR_CL_298K, TINY, seed=5, executor=client.get_executor(pure=False), cache_dir=d)
     assert_tables_equal(tiny_table, table)
+
+
+def test_onsager_budget_meets_the_se_it_promises():
+    """A configuration built for a target SE delivers it: over five compositions the measured
+    relative SE of ℓ_BrBr and ℓ_ClCl lies below the promise (an upper estimate) and not far
+    below it (the promise is not padded), with the run's own SE-of-SE (8 replicas: ~27 %)."""
+    from halide_ionics.coupling.coefficients import onsager_task
+
+    cfg = CoefficientConfig.for_target_se(0.05, replicas=8)
+    promised = cfg.promised_rel_se()
+    assert promised["l_brbr"] <= 0.05 and promised["l_clcl"] <= 0.05
+    mat = CSPB_BR_CL_298K.to_dict()
+    ratios = []
+    for i, c in enumerate((0.1, 0.3, 0.5, 0.7, 0.9)):
+        r = onsager_task(np.random.SeedSequence(40 + i), c, mat, cfg.onsager_cells, cfg.onsager_replicas,
+                         cfg.onsager_hops_per_replica, 2000)
+        rel = r["l_se_Hz"] / np.abs(r["l_Hz"])
+        ratios += [rel[0, 0] / promised["l_brbr"], rel[1, 1] / promised["l_clcl"]]
+        assert rel[0, 0] < 0.05 * 1.6 and rel[1, 1] < 0.05 * 1.6, (c, rel)
+    ratios = np.array(ratios)
+    assert 0.4 < ratios.mean() < 1.0, ratios
+    assert CoefficientConfig().promised_rel_se()["l_brbr"] == pytest.approx(50 / np.sqrt(8 * 400_000))

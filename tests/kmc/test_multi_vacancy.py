@@ -1,0 +1,88 @@
+"""Many-vacancy fast path (no electrodes): bit for bit the general loop's trajectory."""
+import numpy as np
+import pytest
+
+from halide_ionics.kmc import RateModel, Simulation
+from halide_ionics.structures import build_lattice
+from halide_ionics.structures.species import VAC
+
+from .test_engine import state_digest
+
+
+@pytest.mark.parametrize("lattice, cells, periodic_z, x_v", [("perovskite-x", 4, True, 0.02),
+                                                            ("perovskite-x", (3, 3, 6), False, 0.05),
+                                                            ("sc", 5, True, 0.03), ("fcc", 3, True, 0.1)])
+def test_many_vacancy_fast_path_equals_general_loop(lattice, cells, periodic_z, x_v):
+    """Several vacancies (some adjacent: the non-clean hop factors), site potentials, field,
+    environment barriers and formation energies, open ends, both clocks, tracking, time limits:
+    every state array (RNG, stamps, sum tree, rates, accumulators) equal to the general loop's."""
+    g = build_lattice(lattice, cells, 5.8, periodic_z)
+    rng = np.random.default_rng(4)
+    occ = (rng.random(g.n_sites) < 0.4).astype(np.int8)
+    occ[rng.random(g.n_sites) < x_v] = VAC
+    occ[:3] = VAC  # a vacancy cluster
+    assert (occ == VAC).sum() > 2
+    model = RateModel(temperature_K=400, barrier_cl_eV=0.5, barrier_shift_br_eV=0.02, barrier_shift_cl_eV=-0.01,
+                      vacancy_formation_cl_eV=1.4, field_V_per_A=0.01)
+    psi = 0.02 * rng.standard_normal(g.n_sites)
+    for clock in ("exponential", "mean"):
+        for track in (False, True):
+            sims = []
+            for fast in (True, False):
+                sim = Simulation(g, occ, model, 6, site_potentials_V=psi, clock=clock, track_ions=track)
+                sim._fast = fast
+                sim.run(hops=3000)
+                sim.run(time_s=0.3 * sim.time_s)
+                sim.run(hops=500)
+                sims.append(sim)
+            assert sims[0].steps > 3500
+            assert state_digest(sims[0]) == state_digest(sims[1]), (clock, track)
+            ref = Simulation(g, sims[0].occupancy, model, 6, site_potentials_V=psi)  # rates from scratch
+            nv = ref.n_vacancies
+            order = np.argsort(sims[0]._s["vac_site"][:nv])
+            ref_order = np.argsort(ref._s["vac_site"][:nv])
+            assert np.array_equal(ref._s["vrates"][:nv][ref_order], sims[0]._s["vrates"][:nv][order])
+            assert np.array_equal(ref._s["nion"], sims[0]._s["nion"])
+            assert np.array_equal(ref._s["ncl"], sims[0]._s["ncl"])
+
+
+_NOJIT = """
+import json, sys
+sys.path.insert(0, {repo!r})
+from tests.kmc.test_multi_vacancy import small_multi
+from tests.kmc.test_engine import state_digest
+sim = small_multi()
+sim.run(hops=300)
+print(json.dumps({{"digest": state_digest(sim), "steps": sim.steps}}))
+"""
+
+
+def small_multi():
+    g = build_lattice("perovskite-x", (3, 3, 4), 5.8, False)
+    rng = np.random.default_rng(8)
+    occ = (rng.random(g.n_sites) < 0.4).astype(np.int8)
+    occ[rng.choice(g.n_sites, 6, replace=False)] = VAC
+    occ[:2] = VAC
+    model = RateModel(temperature_K=400, barrier_cl_eV=0.5, barrier_shift_br_eV=0.02, vacancy_formation_cl_eV=1.4,
+                      field_V_per_A=0.01)
+    return Simulation(g, occ, model, 3, site_potentials_V=0.02 * rng.standard_normal(g.n_sites), track_ions=True)
+
+
+def test_many_vacancy_fast_path_without_numba():
+    """NUMBA_DISABLE_JIT=1 runs the same Python code: same trajectory (no index type traps)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", _NOJIT.format(repo=str(repo))], env=env, cwd=repo,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    sim = small_multi()
+    assert sim.n_vacancies > 2
+    sim.run(hops=300)
+    assert res == {"digest": state_digest(sim), "steps": 300}
