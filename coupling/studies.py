@@ -254,6 +254,14 @@ def _fig(w=6.0, h=4.0, n=1, sharey=False):
     return fig, axs
 
 
+def _save_figure(fig, path, dpi=120) -> None:
+    """PNG, atomically; the bounding box includes the caption below the axes."""
+    from halide_ionics.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+
+
 def _caption(fig, text):
     import textwrap
 
@@ -898,7 +906,8 @@ def study_temperature(ctx):
                  f"{ctx.mode})", fontsize=10)
     _caption(fig, "Barriers held fixed (w = ν e^(−Ea/kT)); x_V fixed (extrinsic) or thermal (∝ e^(−1.32 eV/kT)). "
                   "The paper works at room temperature only; its x_V ~ 1e-7 and the measured 0.25-0.29 eV "
-                  "conduction activation support a fixed (extrinsic) population.")
+                  "conduction activation support a fixed (extrinsic) population. Right: a missing point is a front "
+                  "washed out by interdiffusion within 4 h (no migration length).")
     why = ("Without sources the vacancy flux vanishes (x_V << 1), so D~ = x_V z s^2/6 det(l)/(sum(l) c(1-c)) "
            "(Phi = 1) holds with the LOCAL vacancy level; that level is not x_V^eq(c*): where the fast Br and slow "
            "Cl ions exchange, the zero-vacancy-flux (Kirkendall) condition drives x_V/x_V^eq from 1 on the Br side "
@@ -949,7 +958,6 @@ def run_study(name: str, electrode: str = "kmc", out_dir=None, workers: int = 1,
     from halide_ionics import __version__
     from halide_ionics.io import provenance, provenance_attrs, write_json_atomic, write_netcdf_atomic
 
-    from . import figures as F
     from .materials import CSPB_BR_CL_298K
     from .sweep import default_cache_dir
 
@@ -983,7 +991,7 @@ def run_study(name: str, electrode: str = "kmc", out_dir=None, workers: int = 1,
                                      seed=cfg.run.seed, electrode=electrode, study=name))
     write_netcdf_atomic(ds, out / f"{name}.nc")
     for fn, fig in res["figures"].items():
-        F.save(fig, out / fn)
+        _save_figure(fig, out / fn)
     write_json_atomic(out / f"{name}.json", record)
     return record
 
