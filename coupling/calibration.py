@@ -65,8 +65,10 @@ def sample_fits(fits: BridgeFits, material: Material, rng: np.random.Generator) 
 
 
 def continuum_inputs(fits: BridgeFits, material: Material, mode: str, constants: dict | None = None,
-                     scales: InputScales | None = None, contact_mode: str = "region", n_grid: int = 41) -> ContinuumInputs:
-    """Continuum tables of electrode mode ``mode`` from ``fits`` (``constants``: paper-linear's λ, δ_el)."""
+                     scales: InputScales | None = None, contact_mode: str = "region", n_grid: int = 41,
+                     split: str = "composition") -> ContinuumInputs:
+    """Continuum tables of electrode mode ``mode`` from ``fits`` (``constants``: paper-linear's λ, δ_el;
+    ``split``: the kmc mode's species-split rule, :func:`~.electrode.kmc_law`)."""
     mode = check_mode(mode)
     sc = scales or InputScales()
     constants = constants or {}
@@ -86,10 +88,12 @@ def continuum_inputs(fits: BridgeFits, material: Material, mode: str, constants:
         beta = float(np.clip(fits.beta * sc.beta, 0.0, 1.0))
         law = kmc_law(fits.creation_br, fits.creation_cl, lambda c: np.minimum(fits.x_v_eq(c) * sc.x_v_eq * lv, 0.5),
                       grid, beta, fits.kmc_odds0, fits.material_odds0 * lv, exchange_scale=sc.exchange / lv,
-                      split_scale=sc.split)
+                      split_scale=sc.split, split=split)
+        # the composition split is the solver's own rule (exact); a table otherwise
+        phi = None if (split == "composition" and sc.split == 1.0) else tuple(law.br_fraction)
         return ContinuumInputs(**common, k_create0_per_s=tuple(law.creation_Hz),
                                k_annihilate0_per_s=tuple(law.annihilation_Hz), voltage_exponent=0.0,
-                               br_fraction=tuple(law.br_fraction), transfer_coefficient=beta,
+                               br_fraction=phi, transfer_coefficient=beta,
                                source=f"KMC electrode law (beta={beta:.4g}, level shift {law.level_shift:.4g}); "
                                       "no calibrated constant")
     lam = float(constants["lambda_per_s_per_V"]) * sc.exchange

@@ -11,7 +11,7 @@ and electrode overpotential η (electrode potential over the lattice's):
 
 * r_c^K(c, η): vacancy creation rate per ion site (an ion leaves into the electrode),
 * r_a^K(c, η): annihilation rate per vacancy (a vacancy is filled from the electrode),
-* φ_Br(c): the share of Br among the ions removed,
+* φ_Br(c): the share of Br among the ions removed (a creation split; see *species split*),
 * x^K(c): the steady vacancy fraction of the box, at the KMC's own (countable) vacancy level.
 
 Detailed balance of every electrode event makes the box's steady state the equilibrium of the
@@ -36,17 +36,24 @@ the material level times the KMC's composition dependence, o^M/o^K is the same a
 Checks built into the form: at η = 0 the fixed point is x_V/(1 − x_V) = o_eq(c), i.e.
 x_V = x_V^eq(c) — a contact at equilibrium stays there (tested); S_V/[r_c (1 − x_V)] at a
 given η reproduces the KMC's creation law e^{βeη/kT} and the ratio of the two terms at the
-fixed point is e^{eη/kT}, the Nernst factor (tested). Both directions exchange ions with the same
-split φ_Br(c), the condition for each species to be in detailed balance on its own, so the
-contact's composition has a true equilibrium too (a refill by the local composition with a
-removal split φ_Br ≠ 1 − c would pump the contact's composition at zero net vacancy flux, at the
-gross exchange rate ~1e4 s⁻¹ per site). Microscopic reversibility says the same: filling a
-vacancy with species s is the reverse of creating it by removing s, in the same environment.
-The KMC's grand-canonical box refills from a reservoir of fixed composition c instead, so its
-measured φ_Br is a creation split; carried to the continuum it makes a contact that injects ions
-(the negative one) inject them Br-rich (φ_Br(0.9) ≈ 0.4 against 1 − c = 0.1), which enriches the
-Cl segment in Br near the negative contact under forward bias. The sensitivity table shows the
-alternative reading (both directions by the local composition, the paper's rule).
+fixed point is e^{eη/kT}, the Nernst factor (tested).
+
+*Species split.* Both directions exchange ions with the same split φ_Br(c): that is the condition
+for each species to be in detailed balance on its own (microscopic reversibility: filling a
+vacancy with s is the reverse of creating it by removing s), so the contact's composition has a
+true equilibrium (a removal split different from the refill split would pump the contact's
+composition at zero net vacancy flux, at the gross exchange rate ~1e4 s⁻¹ per site). Against a
+reservoir of the contact's own composition — the KMC's grand-canonical electrode — the
+equilibrium split is that composition, φ_Br = 1 − c: the default (``split="composition"``, the
+paper's rule too). The KMC table also records the creation split its boxes showed, φ_Br(0.5) ≈ 0.8
+rather than 0.5: the boxes start as random alloys and vacancies form preferentially in Br-rich
+shells, so that split is a transient of a box not yet in compositional equilibrium with its
+reservoir, not an equilibrium property. Carried to the continuum (``split="kmc"``) it makes the
+negative, Cl-rich contact inject Br-rich ions and, in the direct KMC junction of ``consistency``
+(whose reservoir then refills with the same split), pumps the contact's composition: the
+front moved 49 Å in 3 s in the KMC against 1 Å in the continuum (tiny wire), while with the
+composition split the two agree to 4 % of the step. The sensitivity table reports the KMC-split
+alternative and ×½/×2 on the split's Cl:Br odds.
 
 *Which potential drop.* η is the potential of the electrode over that of the lattice where the
 exchange happens. The default contact model (``contact_mode="region"``) pins the lattice to the
@@ -82,6 +89,8 @@ from halide_ionics.errors import InputError
 #: the electrode models ``reproduce`` and the device runs know
 ELECTRODE_MODES = ("kmc", "paper-linear")
 DEFAULT_ELECTRODE_MODE = "kmc"
+#: rules for the species split of the exchanged ions (see the module docstring)
+SPLIT_RULES = ("composition", "kmc")
 
 
 def check_mode(mode) -> str:
@@ -120,24 +129,32 @@ class KMCElectrodeLaw:
 
 
 def kmc_law(creation_br, creation_cl, x_v_eq, grid, beta: float, kmc_odds0: float, material_odds0: float,
-            exchange_scale: float = 1.0, split_scale: float = 1.0) -> KMCElectrodeLaw:
+            exchange_scale: float = 1.0, split_scale: float = 1.0, split: str = "composition") -> KMCElectrodeLaw:
     """Build the KMC law on ``grid`` from the bridge's fits.
 
     ``creation_br/cl(c)``: fitted per-species KMC creation rates per ion site at η = 0 (Hz);
     ``x_v_eq(c)``: the material's equilibrium vacancy fraction; ``kmc_odds0``/``material_odds0``:
-    the vacancy odds of pure CsPbBr3 in the KMC box and in the material. ``exchange_scale`` and
-    ``split_scale`` (the Cl:Br odds of the split) exist for the sensitivity study only.
+    the vacancy odds of pure CsPbBr3 in the KMC box and in the material. ``split``: the Br share
+    of the exchanged ions, ``"composition"`` (the default: the equilibrium split against a
+    reservoir of the contact's own composition) or ``"kmc"`` (the KMC box's measured creation
+    split; see the module docstring). ``exchange_scale`` and ``split_scale`` (a factor on the
+    split's Cl:Br odds) exist for the sensitivity study only.
     """
     grid = np.asarray(grid, float)
     if not (0.0 <= beta <= 1.0):
         raise InputError("electrode.transfer_coefficient", beta, "must lie in [0, 1]")
+    if split not in SPLIT_RULES:
+        raise InputError("electrode.split", split, f"must be one of {', '.join(SPLIT_RULES)}")
     br = np.where(grid < 1.0, creation_br(np.minimum(grid, 1.0)), 0.0)
     cl = np.where(grid > 0.0, creation_cl(np.maximum(grid, 0.0)), 0.0)
     shift = (material_odds0 / kmc_odds0) ** beta
     kc = (br + cl) * shift * exchange_scale
     if not np.all(np.isfinite(kc) & (kc > 0)):
         raise InputError("electrode.creation", float(np.min(kc)), "KMC creation law is not positive on [0, 1]")
-    odds_cl_br = split_scale * cl / np.maximum(br, 1e-300)
-    phi = np.where(br > 0, 1.0 / (1.0 + odds_cl_br), 0.0)
+    if split == "kmc":
+        odds_cl_br = cl / np.maximum(br, 1e-300)
+    else:
+        odds_cl_br = grid / np.maximum(1.0 - grid, 1e-300)
+    phi = np.where(grid < 1.0, 1.0 / (1.0 + split_scale * odds_cl_br), 0.0)
     ka = kc / _odds(x_v_eq(grid))
     return KMCElectrodeLaw(grid, kc, ka, np.clip(phi, 0.0, 1.0), float(beta), float(shift))

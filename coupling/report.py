@@ -146,8 +146,9 @@ Lattice KMC → Onsager coefficients ℓ_ij(c), x_V^eq(c), electrode rate law �
 Two electrode models are run side by side:
 
 * **{PAPER_LABELS['kmc']}** — creation and annihilation from the KMC's own electrode rate law, their
-  ratio fixed by detailed balance (x_V^eq(c) at zero overpotential), the KMC's species split and
-  transfer coefficient; the contacts stay dilute. No constant is fitted.
+  ratio fixed by detailed balance (x_V^eq(c) at zero overpotential), ions exchanged at the
+  contact's composition (the equilibrium split against the KMC's reservoir) and the KMC's
+  transfer coefficient on the local overpotential; the contacts stay dilute. No constant is fitted.
 * **{PAPER_LABELS['paper-linear']}** — the paper's phenomenological S_V = k(1 − x_V) − k x_V,
   k = λ ĝ(c)|ΔV| with λ and δ_el fitted on the ±2 V/µm data as the paper fitted its source
   strengths. Its fixed point is x_V = ½: it floods the contacts far outside the dilute regime

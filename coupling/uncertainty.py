@@ -28,7 +28,7 @@ SENSITIVITY_INPUTS = (
     ("onsager", "Onsager coefficients l_ij"),
     ("x_v_eq", "equilibrium vacancy fraction x_V^eq(c)"),
     ("exchange", "electrode creation law (exchange prefactor)"),
-    ("split", "electrode species split (Cl:Br odds)"),
+    ("split", "electrode species split (its Cl:Br odds)"),
     ("beta", "transfer coefficient beta"),
     ("rate_ratio", "w_Cl/w_Br"),
     ("vacancy_level", "vacancy level (w_Br recalibrated on the mobility)"),
@@ -60,8 +60,8 @@ def sensitivity(prep: Prepared, material, cfg, workdir, executor=None, workers=1
     else:
         variants.append(("contact_mode", "contact model: line (paper) instead of region", float("nan"),
                          replace(prep.inputs, contact_mode="line")))
-        variants.append(("split_rule", "species split: local composition (paper's rule) instead of the KMC's",
-                         float("nan"), replace(prep.inputs, br_fraction=None)))
+        variants.append(("split_rule", "species split: the KMC boxes' creation split instead of the composition",
+                         float("nan"), continuum_inputs(prep.fits, material, prep.mode, prep.constants, split="kmc")))
     jobs = []
     for i, (_, _, _, inp) in enumerate(variants):
         jobs += [(inp, field, True, f"sens-{prep.mode}-{i}"), (inp, -field, True, f"sens-{prep.mode}-{i}")]

@@ -70,19 +70,16 @@ def manning_onsager(c_B: float, w_A: float, w_B: float, f0: float) -> tuple[floa
     the larger root of Ω² − Ω(M0⟨w⟩ + 2w̄) + 2M0 c_A c_B (w_A − w_B)² = 0:
     ℓ_AA = c_A w_A (1 − 2c_B w_A/Ω), ℓ_BB = c_B w_B (1 − 2c_A w_B/Ω), ℓ_AB = 2c_A c_B w_A w_B/Ω.
     """
+    from halide_ionics.transport import manning_maa
+
     cb = check_fraction("c_B", c_B)
     wa = check_positive("w_A", w_A)
     wb = check_positive("w_B", w_B)
     f = float(f0)
     if not 0.0 < f < 1.0:
         raise InputError("f0", f0, "must lie in (0, 1)")
-    ca = 1.0 - cb
-    m0 = 2.0 * f / (1.0 - f)
-    wm = ca * wa + cb * wb
-    wx = ca * wb + cb * wa
-    b = m0 * wm + 2.0 * wx
-    om = 0.5 * (b + np.sqrt(max(b * b - 8.0 * m0 * ca * cb * (wa - wb) ** 2, 0.0)))
-    return (ca * wa * (1.0 - 2.0 * cb * wa / om), 2.0 * ca * cb * wa * wb / om, cb * wb * (1.0 - 2.0 * ca * wb / om))
+    l_aa, l_ab, l_bb = manning_maa(cb, wa, wb, f)
+    return float(l_aa), float(l_ab), float(l_bb)
 
 
 def _ratio_se(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:

@@ -261,6 +261,8 @@ class Simulation:
         return self.site_potentials_V - self.rate_model.field_V_per_A * self.graph.positions_A[:, 2]
 
     def _build_tables(self):
+        """Every rate table: the rate model's (barriers, vacancy energies, clean-hop products) and
+        the potential-dependent factors (:meth:`_build_potential_tables`)."""
         m = self.rate_model
         z = self.geo.nb.shape[1]
         kt = m.kT_eV
@@ -270,6 +272,15 @@ class Simulation:
         self.bv = np.exp(-(ev - self.e_ref) / (2 * kt))
         self.ivb = 1.0 / self.bv
         self.hopt = _hop_table(self.ba, self.bv)
+        self._ks = m.electrode_species_table(z) if self.el_sites.size else None
+        self._build_potential_tables()
+
+    def _build_potential_tables(self):
+        """The factors that depend on the site and electrode potentials: hop field factors ``vfac``
+        and the electrode creation/annihilation factors (rebuilt alone by :meth:`set_site_potentials`)."""
+        m = self.rate_model
+        z = self.geo.nb.shape[1]
+        kt = m.kT_eV
         nb = self.geo.nb
         psi = self.site_potentials_V
         nbc = np.where(nb >= 0, nb, 0)
@@ -285,7 +296,7 @@ class Simulation:
             x = (self.e_ref - m.vacancy_reservoir_eV - (pel - psi_abs)) / (2 * kt)
             if np.abs(x).max() > 600:
                 raise InputError("electrode.potential_V", float(np.abs(pel - psi_abs).max()), "electrode energy step too large (exp overflow)")
-            ks = m.electrode_species_table(z)  # (2, z+1): species/environment barrier factor
+            ks = self._ks  # (2, z+1): species/environment barrier factor
             self.cfac = (ke * np.exp(-x))[:, None, None] * ks[None]
             self.afac = (ke * np.exp(x))[:, None, None] * ks[None]
             if not (np.isfinite(self.cfac).all() and np.isfinite(self.afac).all()):
@@ -433,7 +444,7 @@ class Simulation:
     def set_site_potentials(self, psi_V) -> None:
         """Replace the per-site potentials (V) and rebuild every rate that depends on them."""
         self.site_potentials_V = self._check_psi(psi_V)
-        self._build_tables()
+        self._build_potential_tables()
         self._refresh_all()
 
     def set_rate_model(self, rate_model: RateModel) -> None:

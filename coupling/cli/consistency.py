@@ -48,7 +48,7 @@ def _brief(summary: dict) -> dict:
     out = {
         "pass": summary["pass"],
         "equilibrium": {k: eq.get(k) for k in (
-            "pass", "pass_pb", "bins_compared", "max_abs_z_continuum", "rms_z_continuum", "max_abs_z_pb", "rms_z_pb",
+            "pass", "pass_pb", "critical_t", "bins_compared", "max_abs_z_continuum", "rms_z_continuum", "max_abs_z_pb", "rms_z_pb",
             "bins_over_3se_continuum", "bins_over_3se_pb", "max_abs_z_continuum_excluding_junction_slabs",
             "junction_slabs_z_continuum", "junction_slabs_ratio_kmc_to_continuum",
             "continuum_window_max_rel_change")},
@@ -95,11 +95,14 @@ def run(args) -> int:
         m = summary["metrics"]
         eq = m["equilibrium"]
         print(f"sources off: max |z| vs continuum {eq['max_abs_z_continuum']:.2f} "
-              f"(PB {eq['max_abs_z_pb']:.2f}) over {eq['bins_compared']} bins -> {'PASS' if eq['pass'] else 'FAIL'}")
+              f"(PB {eq['max_abs_z_pb']:.2f}) over {eq['bins_compared']} bins, crit {eq['critical_t']:.2f} "
+              f"-> {'PASS' if eq['pass'] else 'FAIL'}")
         for name in ("forward", "reverse"):
             for r in m[name]["times"]:
                 print(f"{name:8s} t={r['time_s']:.3g} s: front KMC {r['front_kmc_A']:.2f}±{r['front_kmc_se_A']:.2f} Å, "
-                      f"continuum {r['front_continuum_A']:.2f} Å (tol {r['front_tolerance_A']:.2f}); "
-                      f"L2/step {r['l2_rel_step']:.3f} -> {'PASS' if r['pass'] else 'FAIL'}")
+                      f"continuum {r['front_continuum_A']:.2f} Å (tol {r['front_tolerance_A']:.2f} = "
+                      f"{r['critical_t_front']:.2f} SE); profile max |z| {r['max_abs_z_composition']:.2f} "
+                      f"(crit {r['critical_t_composition']:.2f}), L2/step {r['l2_rel_step']:.3f} "
+                      f"-> {'PASS' if r['pass'] else 'FAIL'}")
         print(f"overall: {'PASS' if summary['pass'] else 'FAIL'}; written to {out}")
     return 0 if summary["pass"] else 1

@@ -24,14 +24,18 @@ def _reference_at(level, c, eta=0.0):
     return electrode_reference(float(c), float(eta), rm, electrode_rate_Hz=M.w_br_Hz)
 
 
-def _law(split=lambda c: 1.0 - c, beta=0.5):
-    """The continuum law built from KMC-level rates (what the coefficient table measures)."""
+def _law(split=None, beta=0.5):
+    """The continuum law built from KMC-level rates (what the coefficient table measures);
+    ``split``: a Br-share function carried as the KMC's creation split (``split="kmc"``), else
+    the default composition split."""
     kc = np.array([_reference_at(X_KMC, c)["creation_rate_Hz"] for c in GRID])
     xeq = np.array([_reference_at(M.vacancy_fraction_br, c)["vacancy_fraction"] for c in GRID])
-    br = lambda c: np.interp(c, GRID, kc) * split(np.asarray(c))  # noqa: E731
-    cl = lambda c: np.interp(c, GRID, kc) * (1.0 - split(np.asarray(c)))  # noqa: E731
+    phi = split or (lambda c: 1.0 - np.asarray(c))
+    br = lambda c: np.interp(c, GRID, kc) * phi(np.asarray(c))  # noqa: E731
+    cl = lambda c: np.interp(c, GRID, kc) * (1.0 - phi(np.asarray(c)))  # noqa: E731
     odds = lambda x: x / (1 - x)  # noqa: E731
-    law = kmc_law(br, cl, lambda c: np.interp(c, GRID, xeq), GRID, beta, odds(X_KMC), odds(M.vacancy_fraction_br))
+    law = kmc_law(br, cl, lambda c: np.interp(c, GRID, xeq), GRID, beta, odds(X_KMC), odds(M.vacancy_fraction_br),
+                  split="kmc" if split is not None else "composition")
     return law, xeq
 
 
@@ -108,7 +112,10 @@ def test_equilibrium_contact_stays_at_x_v_eq():
 
 def test_overpotential_ratio_is_nernst_and_split_is_the_kmc_one():
     """At the source's fixed point under an overpotential η the odds rise by e^{eη/kT} (the
-    Nernst factor, whatever β), and a non-trivial split φ_Br(c) is carried to S_Br/S_V."""
+    Nernst factor, whatever β), and a non-trivial split φ_Br(c) (``split="kmc"``) is carried to
+    S_Br/S_V; the default split is the contact's composition."""
+    law0, _ = _law()
+    np.testing.assert_allclose(law0.br_fraction[:-1], 1.0 - GRID[:-1], rtol=1e-12)
     phi = lambda c: 1.0 / (1.0 + 0.3 * np.asarray(c) / np.maximum(1.0 - np.asarray(c), 1e-300))  # noqa: E731
     for beta in (0.3, 0.5):
         law, xeq = _law(split=phi, beta=beta)
