@@ -19,7 +19,7 @@ import numpy as np
 
 from .bridge import (BridgeFits, creation_law, fit_table, manning_reference, onsager_with_reference,
                      sample_log_polynomial, sample_onsager)
-from .device_runs import ContinuumInputs, run_devices, run_many, run_ok
+from .device_runs import ContinuumInputs, run_many, run_ok
 from .electrode import check_mode, kmc_law
 from .materials import Material
 
@@ -104,79 +104,91 @@ def continuum_inputs(fits: BridgeFits, material: Material, mode: str, constants:
 
 
 # ------------------------------------------------------------------------------ paper-linear calibration
-def _secant_log(fn, x0, x1, target, log_x: bool, tol=2e-3, max_iter=12):
-    """Solve log fn(x) = log target by the secant method (in log x when ``log_x``)."""
-    tx = np.log if log_x else (lambda v: v)
-    ix = np.exp if log_x else (lambda v: v)
-    u0, u1 = tx(x0), tx(x1)
-    g0 = np.log(fn(ix(u0))) - np.log(target)
-    g1 = np.log(fn(ix(u1))) - np.log(target)
-    for _ in range(max_iter):
-        if abs(g1) < tol:
-            break
-        if g1 == g0:
-            raise RuntimeError("calibration stalled: the target does not depend on the parameter")
-        u2 = u1 - g1 * (u1 - u0) / (g1 - g0)
-        u0, g0 = u1, g1
-        u1 = u2
-        g1 = np.log(fn(ix(u1))) - np.log(target)
-    if abs(g1) >= tol:
-        raise RuntimeError(f"calibration did not converge (log residual {g1:.3g})")
-    return float(ix(u1))
+#: calibration tolerance: |log(migration / target)| at both calibration points
+CALIBRATION_LOG_TOL = 2e-3
 
 
 def calibrate_paper_linear(fits: BridgeFits, material: Material, cfg, workdir, executor=None, workers=1,
-                           scales: InputScales | None = None, tag: str = "calibration", start: dict | None = None) -> dict:
+                           scales: InputScales | None = None, tag: str = "calibration", start: dict | None = None,
+                           max_iter: int = 15) -> dict:
     """λ and δ_el of the paper-linear pump from the ±2 V/µm data. Returns a record.
 
-    ``start``: initial guesses ``{"lambda_per_s_per_V", "delta_el_eV"}`` (e.g. the main
-    calibration's, for an uncertainty draw)."""
+    Two equations, log m(+E) = log(target) and log |m(−E)| = log(target/ratio), in the unknowns
+    (ln λ, δ_el), solved by Broyden's method: the Jacobian from finite differences at the start
+    (or ``start["jacobian"]``, e.g. the main calibration's for an uncertainty draw), then rank-one
+    updates; each residual is the ±E pair of device runs, run side by side. ``start``: initial
+    ``{"lambda_per_s_per_V", "delta_el_eV"}`` (and optionally ``"jacobian"``)."""
     from .targets import paper_slope_um_per_V_per_um
 
-    E = cfg.calibration_field_V_per_um
+    E = float(cfg.calibration_field_V_per_um)
     fwd_target = paper_slope_um_per_V_per_um(cfg.hours * 3600.0) * E
-    state = {"delta": fits.delta_kmc_eV, "lam": 3.0e-6}
+    rev_target = fwd_target / cfg.calibration_ratio
+    u = np.array([np.log(3.0e-6), fits.delta_kmc_eV])
+    J = None
     if start:
-        state = {"delta": float(start["delta_el_eV"]), "lam": float(start["lambda_per_s_per_V"])}
+        u = np.array([np.log(float(start["lambda_per_s_per_V"])), float(start["delta_el_eV"])])
+        if start.get("jacobian") is not None:
+            J = np.array(start["jacobian"], float)
     runs = []
+    n_eval = [0]
 
-    def migration(lam, delta, field):
+    def resid(v):
+        lam, delta = float(np.exp(v[0])), float(v[1])
         inp = continuum_inputs(fits, material, "paper-linear", {"lambda_per_s_per_V": lam, "delta_el_eV": delta},
                                scales=scales)
-        r = run_devices(inp, [field], cfg, workdir, executor=executor, workers=workers, tag=tag)[float(field)]
-        runs.append({"lambda_per_s_per_V": lam, "delta_el_eV": delta, "field_V_per_um": field,
-                     "migration_um": r["final_migration_length_um"], "status": r["status"]})
-        if not run_ok(r, cfg.hours):
-            raise RuntimeError(f"calibration run failed at {field} V/um: {r['message']}")
-        return r["final_migration_length_um"]
+        n_eval[0] += 1
+        rf, rr = run_many([(inp, E, True, f"{tag}-{n_eval[0]}"), (inp, -E, True, f"{tag}-{n_eval[0]}")], cfg,
+                          workdir, executor=executor, workers=workers, description=tag)
+        for f, r in ((E, rf), (-E, rr)):
+            runs.append({"lambda_per_s_per_V": lam, "delta_el_eV": delta, "field_V_per_um": f,
+                         "migration_um": r["final_migration_length_um"], "status": r["status"]})
+            if not run_ok(r, cfg.hours):
+                raise RuntimeError(f"calibration run failed at {f:+g} V/um: {r['message']}")
+        mf, mr = rf["final_migration_length_um"], rr["final_migration_length_um"]
+        if not (mf > 0 and mr != 0):
+            raise RuntimeError(f"calibration: no forward motion or no reverse motion (m+ = {mf:.3g}, m- = {mr:.3g})")
+        return np.array([np.log(mf / fwd_target), np.log(abs(mr) / rev_target)])
 
-    for _ in range(3):  # alternate: λ on the forward point, δ_el on the ratio
-        lam = _secant_log(lambda x: migration(x, state["delta"], E), state["lam"], 1.3 * state["lam"], fwd_target,
-                          log_x=True)
-        state["lam"] = lam
-        rev_target = fwd_target / cfg.calibration_ratio
-        delta = _secant_log(lambda d: abs(migration(lam, d, -E)), state["delta"], state["delta"] - 0.01, rev_target,
-                            log_x=False)
-        moved = abs(delta - state["delta"])
-        state["delta"] = delta
-        if moved < 1e-4 and abs(np.log(migration(lam, delta, E) / fwd_target)) < 2e-3:
+    r = resid(u)
+    if J is None:  # forward differences: 5 % in λ, −5 meV in δ_el
+        J = np.empty((2, 2))
+        for k, h in enumerate((0.05, -0.005)):
+            v = u.copy()
+            v[k] += h
+            J[:, k] = (resid(v) - r) / h
+    for _ in range(max_iter):
+        if np.max(np.abs(r)) < CALIBRATION_LOG_TOL:
             break
+        try:
+            step = -np.linalg.solve(J, r)
+        except np.linalg.LinAlgError:
+            raise RuntimeError("calibration stalled: singular Jacobian (the targets do not depend on λ, δ_el)") from None
+        step[0] = np.clip(step[0], -2.0, 2.0)  # at most e^±2 in λ and ±50 meV in δ_el per step
+        step[1] = np.clip(step[1], -0.05, 0.05)
+        r_new = resid(u + step)
+        J = J + np.outer(r_new - r - J @ step, step) / float(step @ step)
+        u, r = u + step, r_new
+    if np.max(np.abs(r)) >= CALIBRATION_LOG_TOL:
+        raise RuntimeError(f"calibration did not converge (log residuals {r[0]:.3g}, {r[1]:.3g})")
+    lam, delta = float(np.exp(u[0])), float(u[1])
     return {
-        "constants": {"lambda_per_s_per_V": state["lam"], "delta_el_eV": state["delta"]},
+        "constants": {"lambda_per_s_per_V": lam, "delta_el_eV": delta},
         "calibrated": {
             "lambda_per_s_per_V": {
-                "value": state["lam"],
+                "value": lam,
                 "fitted_to": f"forward migration at +{E:g} V/um after {cfg.hours:g} h = paper mobility line "
                              f"({fwd_target:.4f} um)"},
             "delta_el_eV": {
-                "value": state["delta"],
+                "value": delta,
                 "fitted_to": f"forward/|reverse| migration at +-{E:g} V/um = paper rectification ratio "
                              f"({cfg.calibration_ratio:g})"},
         },
         "delta_lattice_eV": fits.delta_kmc_eV,
         "field_V_per_um": E,
         "forward_target_um": fwd_target,
-        "reverse_target_um": fwd_target / cfg.calibration_ratio,
+        "reverse_target_um": rev_target,
+        "jacobian": J.tolist(),
+        "residual_evaluations": n_eval[0],
         "runs": runs,
     }
 

@@ -78,6 +78,13 @@ def sensitivity(prep: Prepared, material, cfg, workdir, executor=None, workers=1
     return rows
 
 
+def _start(prep: Prepared) -> dict | None:
+    """Where a draw's recalibration starts: the main calibration's constants and Jacobian."""
+    if not prep.constants:
+        return None
+    return dict(prep.constants, jacobian=prep.record.get("jacobian"))
+
+
 def propagate(prep: Prepared, material, cfg, workdir, n_draws: int, fields, executor=None, workers=1) -> dict:
     """Propagated SEs of migration (by field), forward slope and the ±4 ratio over ``n_draws`` draws."""
     fields = [float(f) for f in fields]
@@ -92,7 +99,7 @@ def propagate(prep: Prepared, material, cfg, workdir, n_draws: int, fields, exec
 
         tasks = [Task(key=f"draw-{prep.mode}-{k}", func="halide_ionics.coupling.calibration:calibrated_draw_task",
                       kwargs=dict(k=k, mode=prep.mode, table_ref=prep.table_ref, config=cfg.to_dict(),
-                                  start=dict(prep.constants), fields=list(need)), spawn_key=())
+                                  start=_start(prep), fields=list(need)), spawn_key=())
                  for k in range(n_draws)]
         out = run_sweep(tasks, workdir, root_seed=cfg.seed, executor=executor, workers=workers,
                         description=f"uncertainty draws ({prep.mode})")
@@ -112,7 +119,7 @@ def propagate(prep: Prepared, material, cfg, workdir, n_draws: int, fields, exec
             fk = sample_fits(prep.fits, material, rng)
             try:
                 pk = calibrate(prep.mode, fk, material, cfg, workdir, executor=executor, workers=workers,
-                               tag=f"draw-cal-{k}", start=prep.constants or None)
+                               tag=f"draw-cal-{k}", start=_start(prep))
             except RuntimeError as e:  # a draw whose calibration cannot be done carries no value
                 log.warning("uncertainty draw %d: calibration failed (%s); left out", k, e)
                 continue
