@@ -319,8 +319,17 @@ class DeviceConfig:
     sources: bool = True
     bias: BiasSchedule | None = None
     solver: SolverOptions = field(default_factory=SolverOptions)
+    #: multipliers of the source term on the (low-z / Br-side, high-z / Cl-side) electrode: scale
+    #: both creation and annihilation there (studies of which contact controls the rate);
+    #: (1, 1) is the plain device
+    contact_source_scale: tuple = (1.0, 1.0)
 
     def __post_init__(self):
+        sc = self.contact_source_scale
+        if not isinstance(sc, (tuple, list)) or len(sc) != 2:
+            raise InputError("contact_source_scale", sc, "must be a pair (low-z, high-z)")
+        object.__setattr__(self, "contact_source_scale",
+                           tuple(_num("contact_source_scale", v, 0.0) for v in sc))
         self._init_parts()
         self._check_consistency()
 
@@ -396,6 +405,8 @@ class DeviceConfig:
             "electrode": dict(self.electrode.to_dict(), sources=self.sources),
             "bias": {"schedule": [list(s) for s in self.bias.steps], "duration_s": self.bias.duration_s},
             "solver": {k: (list(v) if isinstance(v, tuple) else v) for k, v in plain(self.solver).items()},
+            **({"contact_source_scale": list(self.contact_source_scale)}
+               if self.contact_source_scale != (1.0, 1.0) else {}),
         }
 
 

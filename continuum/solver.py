@@ -74,7 +74,12 @@ class DeviceModel:
         self.inv_lam2 = 1.0 / self.lam_um ** 2
         self.hface = np.ascontiguousarray(self.mesh.h_um)
         self.vol = np.ascontiguousarray(self.mesh.box_um)
-        self.srclen = np.ascontiguousarray(self.mesh.overlap_um("electrode_low") + self.mesh.overlap_um("electrode_high"))
+        sl, sh = cfg.contact_source_scale
+        if (sl, sh) == (1.0, 1.0):
+            self.srclen = np.ascontiguousarray(self.mesh.overlap_um("electrode_low") + self.mesh.overlap_um("electrode_high"))
+        else:  # per-contact source multipliers (studies); the plain device takes the line above
+            self.srclen = np.ascontiguousarray(sl * self.mesh.overlap_um("electrode_low")
+                                               + sh * self.mesh.overlap_um("electrode_high"))
         lo, hi = self.mesh.regions["electrode_low"], self.mesh.regions["electrode_high"]
         self.contact_low = self.mesh.mask("electrode_low")
         self.contact_high = self.mesh.mask("electrode_high")

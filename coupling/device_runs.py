@@ -98,16 +98,41 @@ def front_width_um(z_um: np.ndarray, x_br: np.ndarray, lo: float = 0.1, hi: floa
 
 
 def device_task(seed, inputs: dict, field_V_per_um: float, hours: float, sources: bool,
-                solver: dict, profile_hours: tuple = (0.0, 1.0, 2.0, 4.0)) -> dict:
+                solver: dict, profile_hours: tuple = (0.0, 1.0, 2.0, 4.0), overrides: dict | None = None) -> dict:
     """Run one device; return migration vs time, a few profiles and the target observables.
 
     ``seed`` is unused (the continuum is deterministic) but keeps the sweep signature uniform.
+    ``overrides`` (studies; ``None`` is the plain device) may hold ``junction_offset_um`` (initial
+    front position from mid-gap, + toward the Cl end), ``x_v_scale`` (multiplies the equilibrium
+    vacancy level x_V^eq(c), hence the initial and background vacancy amount) and
+    ``contact_source_scale`` ((Br-side, Cl-side) electrode source multipliers) and
+    ``annihilation_scale`` (multiplies the electrode annihilation rate table: with ``x_v_scale``
+    = s and ``annihilation_scale`` = 1/s an equilibrium-reservoir electrode law keeps its fixed
+    point at the scaled x_V^eq).
     """
     from halide_ionics.continuum import simulate
 
     inp = inputs_from_dict(inputs)
+    ov = dict(overrides or {})
+    if "x_v_scale" in ov:
+        from dataclasses import replace
+
+        inp = replace(inp, x_v_eq=tuple(float(ov.pop("x_v_scale")) * np.asarray(inp.x_v_eq)))
+    if "annihilation_scale" in ov:
+        from dataclasses import replace
+
+        inp = replace(inp, k_annihilate0_per_s=tuple(float(ov.pop("annihilation_scale"))
+                                                     * np.asarray(inp.k_annihilate0_per_s)))
     out_times = sorted(set(np.linspace(0.0, hours * 3600.0, 25).tolist()) | {h * 3600.0 for h in profile_hours})
     cfg = inp.device_config(field_V_per_um, hours, sources=sources, output_times_s=tuple(out_times), **solver)
+    if "junction_offset_um" in ov:
+        from dataclasses import replace
+
+        cfg = cfg.replace(geometry=replace(cfg.geometry, junction_offset_um=float(ov.pop("junction_offset_um"))))
+    if "contact_source_scale" in ov:
+        cfg = cfg.replace(contact_source_scale=tuple(ov.pop("contact_source_scale")))
+    if ov:
+        raise ValueError(f"unknown device overrides: {sorted(ov)}")
     r = simulate(cfg)
     z = np.asarray(r.mesh.z_um)
     g = cfg.geometry

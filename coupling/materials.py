@@ -149,6 +149,43 @@ class Material:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def at_temperature(self, T_K: float, vacancy_population: str = "fixed") -> "Material":
+        """This material at another temperature, hop barriers held fixed (studies of temperature).
+
+        Hop rates follow w = ν e^{−E_a/kT} with the barriers fixed at every T (E_a,Br calibrated at
+        ``reference_temperature_K``, E_a,Cl = E_a,Br + ``barrier_difference_cl_br_eV``). The vacancy
+        population is a named choice:
+
+        * ``"fixed"`` (extrinsic): x_V(Br) as at the reference temperature, at every T;
+        * ``"thermal"`` (intrinsic): x_V(Br) scaled by e^{−E_f,Br (1/kT − 1/kT_ref)}, E_f,Br =
+          ``vacancy_formation_br_eV`` — the single-vacancy form, the same e^{−E_f/kT} law whose
+          composition dependence the KMC's x_V^eq(c) uses (a Schottky-pair form would halve the
+          exponent and break that consistency). The mobility at the reference temperature is scaled
+          with x_V so that the calibrated barrier E_a,Br (∝ ln of μ/x_V) is unchanged.
+
+        ``T_K`` must lie in (0, 361) K: CsPbBr3 changes phase at 361 K.
+
+        Relies on: the fields ``temperature_K``, ``reference_temperature_K``, ``vacancy_level_paper``,
+        ``ionic_mobility_cm2_per_Vs``, ``vacancy_formation_br_eV`` and the properties
+        ``vacancy_fraction_br`` (∝ ``vacancy_level_paper``), ``barrier_br_eV``, ``barrier_cl_eV``
+        (checked on exit: the barriers must be unchanged).
+        """
+        if isinstance(T_K, bool) or not isinstance(T_K, (int, float)) or not (0.0 < T_K < 361.0):
+            raise InputError("temperature_K", T_K, "must lie in (0, 361) K (CsPbBr3 changes phase at 361 K)")
+        if vacancy_population not in ("fixed", "thermal"):
+            raise InputError("vacancy_population", vacancy_population, "must be 'fixed' or 'thermal'")
+        e_br, e_cl = self.barrier_br_eV, self.barrier_cl_eV
+        factor = 1.0
+        if vacancy_population == "thermal":
+            factor = math.exp(-self.vacancy_formation_br_eV / K_B_EV
+                              * (1.0 / float(T_K) - 1.0 / self.reference_temperature_K))
+        m = replace(self, name=f"{self.name.rsplit(', ', 1)[0]}, {float(T_K):g} K ({vacancy_population} vacancies)",
+                    temperature_K=float(T_K), vacancy_level_paper=self.vacancy_level_paper * factor,
+                    ionic_mobility_cm2_per_Vs=self.ionic_mobility_cm2_per_Vs * factor)
+        if abs(m.barrier_br_eV - e_br) > 1e-9 or abs(m.barrier_cl_eV - e_cl) > 1e-9:  # pragma: no cover
+            raise RuntimeError("Material.at_temperature: the barriers changed; the Material fields it relies on moved")
+        return m
+
 
 #: The default parameter set used by ``halide-ionics reproduce``.
 CSPB_BR_CL_298K = Material()

@@ -71,6 +71,15 @@ def _alternatives(m: dict) -> list[str]:
     return out
 
 
+def _studies(s: dict) -> str:
+    """Links to the supplementary studies (``reproduce --studies all``), with their verdicts."""
+    if not s.get("studies"):
+        return ""
+    from .studies import render_study_links
+
+    return render_study_links(s["studies"]) + "\n"
+
+
 def _targets_table(modes: dict) -> str:
     names = []
     for m in modes.values():
@@ -219,6 +228,7 @@ Propagated standard errors:
 
 ![KMC coefficients](coefficients.png)
 
+{_studies(s)}
 Timings: {', '.join(f'{k} {v:.1f}' for k, v in s['timings_s'].items())}.
 """
 

@@ -154,8 +154,11 @@ def run_mode(mode: str, fits, material: Material, cfg: ReproduceConfig, devdir, 
 # ------------------------------------------------------------------------------ the main job
 def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cache_dir=None, progress: bool = False,
               material: Material | None = None, config: ReproduceConfig | None = None,
-              coefficient_config=None) -> dict:
-    """Run the whole reproduction into ``out_dir``; returns the summary (also ``summary.json``)."""
+              coefficient_config=None, studies: bool = False) -> dict:
+    """Run the whole reproduction into ``out_dir``; returns the summary (also ``summary.json``).
+
+    ``studies``: then run every supplementary study (:mod:`.studies`) into ``out_dir/studies/``,
+    linked from the report and indexed under ``summary["studies"]``."""
     import time
     from pathlib import Path
 
@@ -234,6 +237,13 @@ def reproduce(out_dir, quick: bool = False, workers: int = 1, executor=None, cac
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(out, table, fits, material, cfg, per_mode, summary, cache_dir=cache)
     timings["outputs_s"] = time.perf_counter() - t
+    if studies:  # every study after the main job, sharing its cache (tables, calibration, device runs)
+        from .studies import run_all_studies
+
+        t = time.perf_counter()
+        summary["studies"] = json_safe(run_all_studies(out, mode=cfg.electrode, cache_dir=cache, workers=workers,
+                                                       quick=quick, material=material))
+        timings["studies_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t_start
     summary["timings_s"] = json_safe(timings)
     from halide_ionics.io import write_json_atomic, write_text_atomic

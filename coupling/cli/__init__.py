@@ -24,7 +24,7 @@ import sys
 from halide_ionics import __version__
 from halide_ionics.errors import InputError
 
-SUBCOMMANDS = ("structure", "kmc", "device", "coefficients", "reproduce", "consistency")
+SUBCOMMANDS = ("structure", "kmc", "device", "coefficients", "reproduce", "consistency", "study")
 
 log = logging.getLogger("halide_ionics")
 

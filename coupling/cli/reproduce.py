@@ -27,6 +27,9 @@ def add_arguments(p) -> None:
                         "phenomenological pump, two constants fitted at +-2 V/um)")
     p.add_argument("--config", default=None, metavar="TOML",
                    help="TOML with an [electrode] section: mode = 'kmc' | 'paper-linear' (the option wins)")
+    p.add_argument("--studies", choices=("all",), default=None,
+                   help="'all': after the main job, run every supplementary study (halide-ionics study --list) "
+                        "into OUT/studies/, sharing the cache, linked from report.md")
     add_execution_arguments(p)
     p.add_argument("--strict", action="store_true", help="exit with status 1 when a target fails")
     p.add_argument("--json", action="store_true", help="print summary.json on stdout")
@@ -49,7 +52,7 @@ def run(args) -> int:
     try:
         with removed_on_failure(out):
             s = reproduce(args.out, quick=args.quick, workers=workers, executor=ex, cache_dir=args.cache_dir,
-                          progress=args.progress, config=cfg)
+                          progress=args.progress, config=cfg, studies=args.studies == "all")
     finally:
         if client is not None:
             client.close()
