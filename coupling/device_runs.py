@@ -242,6 +242,15 @@ def run_many(jobs, cfg, workdir, executor=None, workers=1, progress=False, descr
     return [res[k] for k in keys]
 
 
+def padded_series(rows, n):
+    """Stack time series, NaN-padding a run that ended early (its status says why)."""
+    out = np.full((len(rows), n), np.nan)
+    for i, r in enumerate(rows):
+        r = np.asarray(r, float)[:n]
+        out[i, : r.size] = r
+    return out
+
+
 def run_ok(r: dict, hours: float) -> bool:
     """A run feeds a target only if it finished (status ok) and reached its end time."""
     return r.get("status") == "ok" and r.get("end_time_s", 0.0) >= hours * 3600.0 * (1 - 1e-9)

@@ -243,15 +243,6 @@ def _gap_edges():
     return [(a - g.electrode_width_um, a), (b, b + g.electrode_width_um)]
 
 
-def _padded(rows, n):
-    """Stack time series, NaN-padding a run that ended early (its status says why)."""
-    out = np.full((len(rows), n), np.nan)
-    for i, r in enumerate(rows):
-        r = np.asarray(r, float)[:n]
-        out[i, : r.size] = r
-    return out
-
-
 def _junction_snapshot(dest, seed: int, cache_dir=None):
     """Fig. 1c: the atomistic junction (a pure function of the seed and the package version, so
     its PNG is kept in the cache and copied when warm)."""
@@ -284,7 +275,7 @@ def write_outputs(out, table, fits, material, cfg, per_mode, summary, cache_dir=
 
     from halide_ionics.io import provenance_attrs, write_json_atomic, write_netcdf_atomic, write_text_atomic
     from . import figures
-    from .device_runs import run_ok
+    from .device_runs import padded_series, run_ok
     from .coefficients import write_table
     from .targets import paper_slope_um_per_V_per_um
 
@@ -296,7 +287,7 @@ def write_outputs(out, table, fits, material, cfg, per_mode, summary, cache_dir=
         runs = pm["runs"]
         times = max((runs[f]["times_s"] for f in fields), key=len)
         se = pm["summary"]["migration_length_se_um"]
-        data[f"migration_length_{k}"] = (("field", "time"), _padded([runs[f]["migration_length_um"] for f in fields],
+        data[f"migration_length_{k}"] = (("field", "time"), padded_series([runs[f]["migration_length_um"] for f in fields],
                                                                       len(times)),
                                          {"units": "um", "electrode_mode": mode,
                                           "long_name": "composition-front migration toward the Br end"})

@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from halide_ionics.errors import InputError
+from halide_ionics.io import json_safe
 
-from .device_runs import ContinuumInputs
+from .device_runs import ContinuumInputs, padded_series
 from .materials import Material
 
 log = logging.getLogger(__name__)
@@ -151,28 +152,6 @@ def run_variants(inputs: ContinuumInputs, specs, cfg: StudyConfig, cache_dir, ex
     res = run_sweep(list(tasks.values()), Path(cache_dir) / "devices", root_seed=cfg.run.seed, executor=executor,
                     workers=workers, description=f"device runs ({tag})")
     return [res[k] for k in keys]
-
-
-def json_safe(obj):
-    """Plain-JSON copy (numpy scalars/arrays → Python; NaN kept as float)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def _padded(rows, n):
-    """Stack time series, NaN-padding a run that ended early (its status says why)."""
-    out = np.full((len(rows), n), np.nan)
-    for i, r in enumerate(rows):
-        r = np.asarray(r, float)[:n]
-        out[i, : r.size] = r
-    return out
 
 
 def _mig(r) -> float:
@@ -426,7 +405,7 @@ def _variant_study(ctx, sources: bool, param: str, values, unit, long_name, fig_
          "max_x_v": ((param, "field"), np.array([_max_xv(r) for r in runs]).reshape(len(values), len(fields)),
                      {"units": "1"}),
          "migration_length": ((param, "field", "time"),
-                              _padded([r["migration_length_um"] for r in runs], len(times)).reshape(
+                              padded_series([r["migration_length_um"] for r in runs], len(times)).reshape(
                                   len(values), len(fields), -1), {"units": "um"}),
          "status": ((param, "field"), np.array([str(r["status"]) for r in runs]).reshape(len(values), len(fields)))},
         coords={param: (param, list(values), {"units": unit, "long_name": long_name}),
