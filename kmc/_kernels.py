@@ -162,7 +162,7 @@ def _exp_samples(s, n):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _tree_set(tree, nleaf, leaf, val):
     n = nleaf + leaf
     tree[n] = val
@@ -172,7 +172,7 @@ def _tree_set(tree, nleaf, leaf, val):
         n >>= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _is_neighbor(nb, a, b):
     for k in range(nb.shape[1]):
         if nb[a, k] == b:
@@ -726,7 +726,7 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # cache; the loop therefore keeps occ, ncl, nion and zval of every site packed in one int8 row
 # ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four), built on
 # entry and written back to the state arrays on exit.
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
@@ -785,7 +785,7 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     return tot
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
                    scr, fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
