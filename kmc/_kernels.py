@@ -83,7 +83,7 @@ def _next_double(s):
     return (result >> _U11) * _INV53
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _xoshiro64(s0, s1, s2, s3):
     """xoshiro256** on a state held in locals: (64-bit output, new state)."""
     x = s1 * _U5
