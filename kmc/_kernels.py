@@ -797,9 +797,19 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
     1.9 MB table for 16³ cells), the second shell is walked only through the neighbours n of c
     that have a vacant neighbour other than c (``zval − nion`` of n, in the packed row): at 1 %
     vacancies ~8 packed rows per centre instead of 39 list entries. The centre i (the vacancy's
-    new site) is also a vacant neighbour of v: walked once. The vacancies found are stamped and
-    listed in ``lst`` first, then recomputed (one call site: compact code)."""
+    new site) is also a vacant neighbour of v: walked once; and the other centres skip i and
+    its neighbours (marked), which the centre i covers: it touches them and walks every one that
+    has a vacant neighbour besides i. The vacancies found are stamped and listed in ``lst``
+    first, then recomputed (one call site: compact code)."""
     nl = 0
+    ms = mark[-1] + 1  # mark i and its neighbours: covered by the centre i
+    mark[-1] = ms
+    iu = np.uint64(i)
+    mark[iu] = ms
+    for k in range(z):
+        n = nb[iu, k]
+        if n >= 0:
+            mark[np.uint64(n)] = ms
     for side in range(2):
         base = i if side == 0 else v
         for j in range(z + 1):
@@ -810,6 +820,7 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                 if c < 0 or pk[np.uint64(c), 0] != VAC or (side == 1 and c == i):
                     continue
             cu = np.uint64(c)
+            ci = side == 0 and j == 0  # the centre i itself
             cv = np.int8(0)
             if pk[cu, 0] == VAC:
                 cv = np.int8(1)
@@ -823,6 +834,8 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                 if n < 0:
                     continue
                 nu = np.uint64(n)
+                if not ci and mark[nu] == ms:
+                    continue
                 if pk[nu, 0] == VAC:
                     q = site_vac[nu]
                     if vstamp[q] != stamp:
