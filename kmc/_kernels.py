@@ -725,7 +725,11 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # With many vacancies each event happens at a random vacancy whose neighbourhood is cold in the
 # cache; the loop therefore keeps occ, ncl, nion and zval of every site packed in one int8 row
 # ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four), built on
-# entry and written back to the state arrays on exit.
+# entry and written back to the state arrays on exit. Its helpers are inlined at the numba IR
+# level (``inline='always'``): a call passing a dozen arrays costs more than the 8 rates it
+# computes. The refresh after a hop finds the vacancies within two shells of the centres by
+# walking neighbour rows (second shell only where a neighbour has another vacant neighbour),
+# not by scanning the two-shell list of the general loop (same set, same stamps).
 @njit(cache=True, inline='always')
 def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
