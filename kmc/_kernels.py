@@ -83,7 +83,7 @@ def _next_double(s):
     return (result >> _U11) * _INV53
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _xoshiro64(s0, s1, s2, s3):
     """xoshiro256** on a state held in locals: (64-bit output, new state)."""
     x = s1 * _U5
@@ -162,7 +162,7 @@ def _exp_samples(s, n):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _tree_set(tree, nleaf, leaf, val):
     n = nleaf + leaf
     tree[n] = val
@@ -172,7 +172,7 @@ def _tree_set(tree, nleaf, leaf, val):
         n >>= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _is_neighbor(nb, a, b):
     for k in range(nb.shape[1]):
         if nb[a, k] == b:
@@ -725,8 +725,12 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # With many vacancies each event happens at a random vacancy whose neighbourhood is cold in the
 # cache; the loop therefore keeps occ, ncl, nion and zval of every site packed in one int8 row
 # ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four), built on
-# entry and written back to the state arrays on exit.
-@njit(cache=True)
+# entry and written back to the state arrays on exit. Its helpers are inlined at the numba IR
+# level (``inline='always'``): a call passing a dozen arrays costs more than the 8 rates it
+# computes. The refresh after a hop finds the vacancies within two shells of the centres by
+# walking neighbour rows (second shell only where a neighbour has another vacant neighbour),
+# not by scanning the two-shell list of the general loop (same set, same stamps).
+@njit(cache=True, inline='always')
 def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
@@ -785,11 +789,31 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     return tot
 
 
-@njit(cache=True)
-def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp, d2s, d2i,
-                   scr, fsc, mark):
-    """:func:`_refresh_near` of an ion hop i -> v without electrodes (same vacancies recomputed,
-    same stamps, same leaves written)."""
+@njit(cache=True, inline='always')
+def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
+                   scr, fsc, mark, lst):
+    """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
+    recomputed (those within two shells of i, v and their vacant neighbours), the same stamps
+    and the same leaves (the order of the recomputations does not matter: rates are functions
+    of the state, and the sum tree is a function of its leaves).
+
+    Instead of scanning the two-shell list of each centre c (39 sites on perovskite-x, a
+    1.9 MB table for 16³ cells), the second shell is walked only through the neighbours n of c
+    that have a vacant neighbour other than c (``zval − nion`` of n, in the packed row): at 1 %
+    vacancies ~8 packed rows per centre instead of 39 list entries. The centre i (the vacancy's
+    new site) is also a vacant neighbour of v: walked once; and the other centres skip i and
+    its neighbours (marked), which the centre i covers: it touches them and walks every one that
+    has a vacant neighbour besides i. The vacancies found are stamped and listed in ``lst``
+    first, then recomputed (one call site: compact code)."""
+    nl = 0
+    ms = mark[-1] + 1  # mark i and its neighbours: covered by the centre i
+    mark[-1] = ms
+    iu = np.uint64(i)
+    mark[iu] = ms
+    for k in range(z):
+        n = nb[iu, k]
+        if n >= 0:
+            mark[np.uint64(n)] = ms
     for side in range(2):
         base = i if side == 0 else v
         for j in range(z + 1):
@@ -797,18 +821,48 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                 c = base
             else:
                 c = nb[base, j - 1]
-                if c < 0 or pk[np.uint64(c), 0] != VAC:
+                if c < 0 or pk[np.uint64(c), 0] != VAC or (side == 1 and c == i):
                     continue
             cu = np.uint64(c)
-            for p in range(d2s[cu], d2s[cu + np.uint64(1)]):
-                y = np.uint64(d2i[np.uint64(p)])
-                if pk[y, 0] == VAC:
-                    q = np.int64(site_vac[y])  # signed: nleaf + q must stay an integer without numba
+            ci = side == 0 and j == 0  # the centre i itself
+            cv = np.int8(0)
+            if pk[cu, 0] == VAC:
+                cv = np.int8(1)
+                q = site_vac[cu]
+                if vstamp[q] != stamp:
+                    vstamp[q] = stamp
+                    lst[nl] = c
+                    nl += 1
+            for k in range(z):
+                n = nb[cu, k]
+                if n < 0:
+                    continue
+                nu = np.uint64(n)
+                if not ci and mark[nu] == ms:
+                    continue
+                if pk[nu, 0] == VAC:
+                    q = site_vac[nu]
                     if vstamp[q] != stamp:
                         vstamp[q] = stamp
-                        tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
-                        if tot != tree[nleaf + q]:
-                            _tree_set(tree, nleaf, q, tot)
+                        lst[nl] = n
+                        nl += 1
+                if pk[nu, 3] - pk[nu, 2] > cv:  # n has a vacant neighbour besides c
+                    for k2 in range(z):
+                        m = nb[nu, k2]
+                        if m >= 0:
+                            mu = np.uint64(m)
+                            if pk[mu, 0] == VAC:
+                                q = site_vac[mu]
+                                if vstamp[q] != stamp:
+                                    vstamp[q] = stamp
+                                    lst[nl] = m
+                                    nl += 1
+    for t in range(nl):
+        y = lst[t]
+        q = np.int64(site_vac[np.uint64(y)])  # signed: nleaf + q must stay an integer without numba
+        tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
+        if tot != tree[nleaf + q]:
+            _tree_set(tree, nleaf, q, tot)
 
 
 @njit(cache=True)
@@ -828,21 +882,22 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     scr = np.empty(z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours,
     fsc = np.empty((z, 2))  # their factors for Br/Cl movers, and the neighbour marks
     mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
+    lst = np.empty(vac_site.shape[0], dtype=np.int64)  # vacancies to recompute (_refresh_hop_p)
     if z == 8:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
     elif z == 6:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
     elif z == 12:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
     else:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
         occ[x] = pk[x, 0]
@@ -853,7 +908,7 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 
 @njit(cache=True)
 def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, d2s,
-                d2i, scr, fsc, mark, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                 ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
@@ -976,7 +1031,7 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         vstamp[qu] = stamp + 1
         stamp += 1
         _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
-                       d2s, d2i, scr, fsc, mark)
+                       scr, fsc, mark, lst)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2
