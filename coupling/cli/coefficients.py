@@ -12,6 +12,7 @@ computes what is missing. ``--scheduler ADDRESS`` runs the tasks on a Dask distr
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 from halide_ionics.errors import InputError, check_int_range, check_seed
@@ -99,8 +100,19 @@ def executor_from_args(args):
     return None, workers, None
 
 
+@contextlib.contextmanager
+def execution(args):
+    """``with execution(args) as (executor, workers):`` — :func:`executor_from_args`, and the Dask
+    client (if any) closed however the block ends."""
+    ex, workers, client = executor_from_args(args)
+    try:
+        yield ex, workers
+    finally:
+        if client is not None:
+            client.close()
+
+
 def run(args) -> int:
-    from pathlib import Path
 
     from halide_ionics.coupling.cli import print_json
     from halide_ionics.coupling.coefficients import compute_table, table_key, write_table
@@ -109,14 +121,10 @@ def run(args) -> int:
 
     cfg = coefficient_config(args)  # validates
     out = check_output_path("--out", args.out, suffixes=(".nc", ".h5", ".nc4"))
-    ex, workers, client = executor_from_args(args)
     t0 = time.perf_counter()
-    try:
+    with execution(args) as (ex, workers):
         ds = compute_table(CSPB_BR_CL_298K, cfg, seed=args.seed, workers=workers, executor=ex,
                            cache_dir=args.cache_dir, progress=args.progress)
-    finally:
-        if client is not None:
-            client.close()
     write_table(ds, out)
     summary = {"out": str(out), "table_key": table_key(CSPB_BR_CL_298K, cfg, args.seed), "seed": args.seed,
                "compositions": int(ds.sizes["composition"]), "workers": workers,

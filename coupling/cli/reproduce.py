@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from halide_ionics.coupling.cli.coefficients import add_execution_arguments, check_execution_args, executor_from_args
+from halide_ionics.coupling.cli.coefficients import add_execution_arguments, check_execution_args, execution
 from halide_ionics.io import removed_on_failure
 
 HELP = "reproduce the paper's ionic rectification end to end (the main job)"
@@ -47,15 +47,10 @@ def run(args) -> int:
     check_execution_args(args)
     cfg = ReproduceConfig.quick(electrode=mode) if args.quick else ReproduceConfig(electrode=mode)
     cfg = replace(cfg, seed=int(args.seed))
-    ex, workers, client = executor_from_args(args)
     t0 = time.perf_counter()
-    try:
-        with removed_on_failure(out):
-            s = reproduce(args.out, quick=args.quick, workers=workers, executor=ex, cache_dir=args.cache_dir,
-                          progress=args.progress, config=cfg, studies=args.studies == "all")
-    finally:
-        if client is not None:
-            client.close()
+    with execution(args) as (ex, workers), removed_on_failure(out):
+        s = reproduce(args.out, quick=args.quick, workers=workers, executor=ex, cache_dir=args.cache_dir,
+                      progress=args.progress, config=cfg, studies=args.studies == "all")
     if args.json:
         print_json(s)
     else:

@@ -32,7 +32,7 @@ def run(args) -> int:
     from halide_ionics.io import check_output_path, removed_on_failure
 
     from halide_ionics.coupling.cli import print_json
-    from halide_ionics.coupling.cli.coefficients import check_execution_args, executor_from_args
+    from halide_ionics.coupling.cli.coefficients import check_execution_args, execution
 
     if args.list:
         for n, (title, _) in STUDIES.items():
@@ -46,13 +46,8 @@ def run(args) -> int:
     cfg = StudyConfig.quick_config() if args.quick else StudyConfig()
     if args.seed != cfg.run.seed:
         cfg = replace(cfg, run=replace(cfg.run, seed=int(args.seed)))
-    ex, workers, client = executor_from_args(args)
-    try:
-        with removed_on_failure(out):
-            rec = run_study(args.name, args.electrode, out, workers, ex, args.quick, args.cache_dir, config=cfg)
-    finally:
-        if client is not None:
-            client.close()
+    with execution(args) as (ex, workers), removed_on_failure(out):
+        rec = run_study(args.name, args.electrode, out, workers, ex, args.quick, args.cache_dir, config=cfg)
     if args.json:
         print_json(rec)
     else:

@@ -50,6 +50,19 @@ def make_sim(seed=7, rng_seed=11, **kw):
     return Simulation(g, occ, model, rng_seed, site_potentials_V=psi, electrodes=els, track_ions=True, **kw)
 
 
+def fast_and_general(g, occ, model, seed, psi, clock, track):
+    """The same run (hops, a time limit, hops) on a specialised loop and on the general loop."""
+    sims = []
+    for fast in (True, False):
+        sim = Simulation(g, occ, model, seed, site_potentials_V=psi, clock=clock, track_ions=track)
+        sim._fast = fast
+        sim.run(hops=3000)
+        sim.run(time_s=0.3 * sim.time_s)
+        sim.run(hops=500)
+        sims.append(sim)
+    return sims
+
+
 def state_digest(sim) -> str:
     h = hashlib.sha256()
     for k, v in sorted(sim.state_arrays().items()):
@@ -383,14 +396,7 @@ def test_single_vacancy_fast_path_equals_general_loop(lattice, cells, periodic_z
     psi = 0.02 * rng.standard_normal(g.n_sites)
     for clock in ("exponential", "mean"):
         for track in (False, True):
-            sims = []
-            for fast in (True, False):
-                sim = Simulation(g, occ, model, 5, site_potentials_V=psi, clock=clock, track_ions=track)
-                sim._fast = fast
-                sim.run(hops=3000)
-                sim.run(time_s=0.3 * sim.time_s)
-                sim.run(hops=500)
-                sims.append(sim)
+            sims = fast_and_general(g, occ, model, 5, psi, clock, track)
             assert sims[0].steps > 3500
             assert state_digest(sims[0]) == state_digest(sims[1]), (clock, track)
             ref = Simulation(g, sims[0].occupancy, model, 5, site_potentials_V=psi)  # rates from scratch

@@ -6,7 +6,7 @@ from halide_ionics.kmc import RateModel, Simulation
 from halide_ionics.structures import build_lattice
 from halide_ionics.structures.species import VAC
 
-from .test_engine import state_digest
+from .test_engine import fast_and_general, state_digest
 
 
 @pytest.mark.parametrize("lattice, cells, periodic_z, x_v", [("perovskite-x", 4, True, 0.02),
@@ -31,14 +31,7 @@ def test_many_vacancy_fast_path_equals_general_loop(lattice, cells, periodic_z, 
     psi = 0.02 * rng.standard_normal(g.n_sites)
     for clock in ("exponential", "mean"):
         for track in (False, True):
-            sims = []
-            for fast in (True, False):
-                sim = Simulation(g, occ, model, 6, site_potentials_V=psi, clock=clock, track_ions=track)
-                sim._fast = fast
-                sim.run(hops=3000)
-                sim.run(time_s=0.3 * sim.time_s)
-                sim.run(hops=500)
-                sims.append(sim)
+            sims = fast_and_general(g, occ, model, 6, psi, clock, track)
             assert sims[0].steps > 3500
             assert state_digest(sims[0]) == state_digest(sims[1]), (clock, track)
             ref = Simulation(g, sims[0].occupancy, model, 6, site_potentials_V=psi)  # rates from scratch
