@@ -198,7 +198,7 @@ def _hop_other_factor(i, v, c, nb, occ, ncl, nion, bv, ivb):
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _shell_factor(x, c, sign, nb, occ, ncl, nion, bv, ivb):
     """exp(-dE/2kT) of the vacancies around x when an ion of species c leaves (sign -1) or
     arrives at (sign +1) site x."""
@@ -250,7 +250,7 @@ def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, 
     return tot
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _creation_rate(x, e, nb, occ, ncl, nion, bv, ivb, cfac):
     s = occ[x]
     if s == VAC:
@@ -286,7 +286,7 @@ def _refresh_near(c0, c1, iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el
                 c = base
             else:
                 c = nb[base, j - 1]
-                if c < 0 or occ[c] != VAC:
+                if c < 0 or occ[c] != VAC or (side == 1 and c == c0):
                     continue
             for p in range(d2s[c], d2s[c + 1]):
                 y = d2i[p]
@@ -329,6 +329,34 @@ def _refresh_all(iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_
         tree[nleaf + cap + e] = r
     for n in range(nleaf - 1, 0, -1):
         tree[n] = tree[2 * n] + tree[2 * n + 1]
+
+
+@njit(cache=True)
+def _potential_exponents(psi, nb, jv, field, half_a, two_kt, expo):
+    """``expo[x, k] = (ψ_x − ψ_nb[x,k] + E_z·jv_z·a/2)/2kT`` for every site and neighbour slot
+    (slot without a neighbour: ψ of site 0, as the numpy formula in
+    :meth:`Simulation._build_potential_tables` had it); returns max |expo|. The same operations
+    in the same order as that formula: bitwise its values (the exponential is taken by numpy)."""
+    amax = 0.0
+    for x in range(nb.shape[0]):
+        for k in range(nb.shape[1]):
+            y = nb[x, k]
+            if y < 0:
+                y = 0
+            e = ((psi[x] - psi[y]) + (field * np.float64(jv[x, k, 2])) * half_a) / two_kt
+            expo[x, k] = e
+            a = abs(e)
+            if a > amax or a != a:
+                amax = a
+    return amax
+
+
+@njit(cache=True)
+def _masked_factors(ex, nb, vfac):
+    """``vfac = ex`` where a neighbour exists, 0 elsewhere (in place)."""
+    for x in range(nb.shape[0]):
+        for k in range(nb.shape[1]):
+            vfac[x, k] = ex[x, k] if nb[x, k] >= 0 else 0.0
 
 
 @njit(cache=True)

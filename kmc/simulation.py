@@ -277,22 +277,33 @@ class Simulation:
 
     def _build_potential_tables(self):
         """The factors that depend on the site and electrode potentials: hop field factors ``vfac``
-        and the electrode creation/annihilation factors (rebuilt alone by :meth:`set_site_potentials`)."""
+        and the electrode creation/annihilation factors (rebuilt alone by :meth:`set_site_potentials`).
+
+        The exponents are formed by a compiled loop (``_kernels._potential_exponents``, the
+        numpy formula's operations in its order) and exponentiated by numpy into arrays kept
+        between calls, so the factors are bitwise those of the plain numpy formula
+        ``exp((ψ_x − ψ_y + E_z jv_z a/2)/2kT)`` at a fraction of its cost per Poisson refresh."""
         m = self.rate_model
-        z = self.geo.nb.shape[1]
         kt = m.kT_eV
         nb = self.geo.nb
         psi = self.site_potentials_V
-        nbc = np.where(nb >= 0, nb, 0)
-        dpsi = psi[:, None] - psi[nbc] + m.field_V_per_A * self.geo.jv[:, :, 2] * (self.graph.lattice_constant_A / 2)
-        expo = dpsi / (2 * kt)
-        if np.abs(expo).max(initial=0.0) > 600:
-            raise InputError("site_potentials_V", float(np.abs(dpsi).max()), "potential step between neighbours too large (exp overflow)")
-        self.vfac = np.where(nb >= 0, np.exp(expo), 0.0)
+        if getattr(self, "_expo", None) is None or self._expo.shape != nb.shape:
+            self._expo = np.empty(nb.shape)
+            self.vfac = np.empty(nb.shape)
+        amax = _k._potential_exponents(psi, nb, self.geo.jv, float(m.field_V_per_A),
+                                       float(self.graph.lattice_constant_A / 2), float(2 * kt), self._expo)
+        if amax > 600:
+            dmax = float(np.abs(amax * (2 * kt)))
+            raise InputError("site_potentials_V", dmax, "potential step between neighbours too large (exp overflow)")
+        np.exp(self._expo, out=self._expo)
+        _k._masked_factors(self._expo, nb, self.vfac)
         if self.el_sites.size:
-            psi_abs = self._absolute_potential()[self.el_sites]
-            pel = np.array([e.potential_V for e in self.electrodes])[self.el_of]
-            ke = np.array([e.rate_Hz for e in self.electrodes])[self.el_of]
+            if getattr(self, "_el_const", None) is None:
+                self._el_const = (np.array([e.potential_V for e in self.electrodes])[self.el_of],
+                                  np.array([e.rate_Hz for e in self.electrodes])[self.el_of],
+                                  self.graph.positions_A[self.el_sites, 2])
+            pel, ke, zel = self._el_const
+            psi_abs = psi[self.el_sites] - m.field_V_per_A * zel
             x = (self.e_ref - m.vacancy_reservoir_eV - (pel - psi_abs)) / (2 * kt)
             if np.abs(x).max() > 600:
                 raise InputError("electrode.potential_V", float(np.abs(pel - psi_abs).max()), "electrode energy step too large (exp overflow)")
@@ -302,6 +313,7 @@ class Simulation:
             if not (np.isfinite(self.cfac).all() and np.isfinite(self.afac).all()):
                 raise InputError("electrode.rate_Hz", float(ke.max()), "electrode rates overflow (barrier or potential too large)")
         else:
+            z = nb.shape[1]
             self.cfac = np.zeros((0, 2, z + 1))
             self.afac = np.zeros((0, 2, z + 1))
 
