@@ -226,7 +226,8 @@ def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, 
                 c = np.int64(s)
                 r = ba[c, ncl[i] + ncl[v] - c] * bv[ncl[i] + c, nion[i] + 1] * iv * vfac[v, k]
                 if not (clean_v and nion[i] + 1 == zval[i]):
-                    r *= _hop_other_factor(i, v, c, nb, occ, ncl, nion, bv, ivb)
+                    f = _hop_other_factor(i, v, c, nb, occ, ncl, nion, bv, ivb)
+                    r *= f
         vrates[q, k] = r
         tot += r
     e = el_idx[v]
@@ -238,8 +239,12 @@ def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, 
         else:
             p_cl = 0.5
         n = ncl[v]
-        r0 = (1.0 - p_cl) * afac[e, 0, n] * iv * _shell_factor(v, 0, 1, nb, occ, ncl, nion, bv, ivb)
-        r1 = p_cl * afac[e, 1, n] * iv * _shell_factor(v, 1, 1, nb, occ, ncl, nion, bv, ivb)
+        # shell factors first, then the products in the formula's order (same values; numba
+        # compiles a loop call inside a product expression several times slower)
+        f0 = _shell_factor(v, 0, 1, nb, occ, ncl, nion, bv, ivb)
+        f1 = _shell_factor(v, 1, 1, nb, occ, ncl, nion, bv, ivb)
+        r0 = (1.0 - p_cl) * afac[e, 0, n] * iv * f0
+        r1 = p_cl * afac[e, 1, n] * iv * f1
         vrates[q, z] = r0
         vrates[q, z + 1] = r1
         tot += r0
@@ -256,7 +261,8 @@ def _creation_rate(x, e, nb, occ, ncl, nion, bv, ivb, cfac):
     if s == VAC:
         return 0.0
     c = np.int64(s)
-    return cfac[e, c, ncl[x]] * bv[ncl[x], nion[x]] * _shell_factor(x, c, -1, nb, occ, ncl, nion, bv, ivb)
+    f = _shell_factor(x, c, -1, nb, occ, ncl, nion, bv, ivb)  # first: see _vac_rates
+    return cfac[e, c, ncl[x]] * bv[ncl[x], nion[x]] * f
 
 
 @njit(cache=True)
@@ -357,6 +363,25 @@ def _masked_factors(ex, nb, vfac):
     for x in range(nb.shape[0]):
         for k in range(nb.shape[1]):
             vfac[x, k] = ex[x, k] if nb[x, k] >= 0 else 0.0
+
+
+@njit(cache=True)
+def _electrode_factors(ke, ex_minus, ex_plus, ks, cfac, afac):
+    """``cfac[e] = (k_e e^{−x_e}) K``, ``afac[e] = (k_e e^{+x_e}) K`` in place (the numpy
+    broadcast's operations in its order); False if any factor is not finite."""
+    ok = True
+    for e in range(cfac.shape[0]):
+        pc = ke[e] * ex_minus[e]
+        pa = ke[e] * ex_plus[e]
+        for s in range(ks.shape[0]):
+            for n in range(ks.shape[1]):
+                a = pc * ks[s, n]
+                b = pa * ks[s, n]
+                cfac[e, s, n] = a
+                afac[e, s, n] = b
+                if not (math.isfinite(a) and math.isfinite(b)):
+                    ok = False
+    return ok
 
 
 @njit(cache=True)
@@ -693,7 +718,8 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
                                 ca = np.int64(sa)
                                 w = ba[ca, ncl[a] + ncl[i] - ca] * bv[ncl[a] + ca, nion[a] + 1] * iv * vfac[i, k]
                                 if not (clean_v and nion[a] + 1 == zval[a]):
-                                    w *= _hop_other_factor(a, i, ca, nb, occ, ncl, nion, bv, ivb)
+                                    f = _hop_other_factor(a, i, ca, nb, occ, ncl, nion, bv, ivb)
+                                    w *= f
                         vrates[q, k] = w
                         tot += w
                     vrates[q, z] = 0.0

@@ -308,9 +308,11 @@ class Simulation:
             if np.abs(x).max() > 600:
                 raise InputError("electrode.potential_V", float(np.abs(pel - psi_abs).max()), "electrode energy step too large (exp overflow)")
             ks = self._ks  # (2, z+1): species/environment barrier factor
-            self.cfac = (ke * np.exp(-x))[:, None, None] * ks[None]
-            self.afac = (ke * np.exp(x))[:, None, None] * ks[None]
-            if not (np.isfinite(self.cfac).all() and np.isfinite(self.afac).all()):
+            if getattr(self, "cfac", None) is None or self.cfac.shape != (x.size,) + ks.shape:
+                self.cfac = np.empty((x.size,) + ks.shape)
+                self.afac = np.empty((x.size,) + ks.shape)
+            # (k_e e^{∓x})[:, None, None] · K[None], in place
+            if not _k._electrode_factors(ke, np.exp(-x), np.exp(x), ks, self.cfac, self.afac):
                 raise InputError("electrode.rate_Hz", float(ke.max()), "electrode rates overflow (barrier or potential too large)")
         else:
             z = nb.shape[1]
