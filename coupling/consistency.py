@@ -430,19 +430,19 @@ class JunctionWire:
 
     def advance(self, t_next: float, refresh_events: int, after_refresh=None) -> str:
         """Run to ``t_next`` (s), solving Poisson and updating the site potentials every
-        ``refresh_events`` events; ``after_refresh(occ, psi)`` is called after each refresh."""
+        ``refresh_events`` events; ``after_refresh(vacancy_sites, psi)`` is called after each refresh."""
         sim = self.sim
         while True:
             dt = t_next - sim.time_s
             reason = sim.run(hops=refresh_events, time_s=dt) if dt > 0 else "time"
-            occ = sim.occupancy
-            nv_plane = np.bincount(self.plane, weights=(occ == VAC), minlength=self.n_planes)
+            vac = sim.vacancy_sites
+            nv_plane = np.bincount(self.plane[vac], minlength=self.n_planes)  # vacancies per plane
             psi = self.poisson.solve(nv_plane)
             sim.set_site_potentials(psi[self.plane])
             self.psi = psi
             self.refreshes += 1
             if after_refresh is not None:
-                after_refresh(occ, psi)
+                after_refresh(vac, psi)
             if reason != "hops":
                 break
         if reason == "no-events":
@@ -480,9 +480,9 @@ def run_replica(task: dict) -> dict:
     rec_t = [0.0]
     acc = {"res0": None, "counts": np.zeros(nslab), "psi_sum": np.zeros(npl), "psi_n": 0}
 
-    def after_refresh(occ, psi):
+    def after_refresh(vac, psi):
         if acc["res0"] is not None:
-            acc["counts"] += np.bincount(slab, weights=(occ == VAC), minlength=nslab)
+            acc["counts"] += np.bincount(slab[vac], minlength=nslab)
             acc["psi_sum"] += psi
             acc["psi_n"] += 1
 
@@ -511,17 +511,30 @@ def run_replica(task: dict) -> dict:
     return out
 
 
+def kmc_tasks(cfg: ConsistencyConfig, tables: ContinuumTables, *, sources: bool, bias_V: float, times_s,
+              average_from_s=None, refresh_events: int | None = None, spawn_key=(0,)) -> list:
+    """The :func:`run_replica` tasks of one KMC case (one ``SeedSequence`` stream per replica)."""
+    root = np.random.SeedSequence(cfg.seed, spawn_key=tuple(spawn_key))
+    return [dict(config=cfg.to_dict(), tables=tables.to_dict(), sources=bool(sources), bias_V=float(bias_V),
+                 times_s=[float(t) for t in times_s], average_from_s=average_from_s,
+                 refresh_events=int(refresh_events or cfg.refresh_events), seed_seq=ss)
+            for ss in root.spawn(cfg.replicas)]
+
+
 def run_kmc(cfg: ConsistencyConfig, tables: ContinuumTables, *, sources: bool, bias_V: float, times_s,
             average_from_s=None, refresh_events: int | None = None, spawn_key=(0,), executor=None) -> dict:
     """Replicas of the KMC junction; replica-averaged slab profiles with standard errors."""
-    root = np.random.SeedSequence(cfg.seed, spawn_key=tuple(spawn_key))
-    tasks = [dict(config=cfg.to_dict(), tables=tables.to_dict(), sources=bool(sources), bias_V=float(bias_V),
-                  times_s=[float(t) for t in times_s], average_from_s=average_from_s,
-                  refresh_events=int(refresh_events or cfg.refresh_events), seed_seq=ss)
-             for ss in root.spawn(cfg.replicas)]
+    tasks = kmc_tasks(cfg, tables, sources=sources, bias_V=bias_V, times_s=times_s, average_from_s=average_from_s,
+                      refresh_events=refresh_events, spawn_key=spawn_key)
     t0 = time.perf_counter()
     res = list(executor.map(run_replica, tasks)) if executor is not None else [run_replica(t) for t in tasks]
-    wall = time.perf_counter() - t0
+    return collect_kmc(cfg, res, sources=sources, bias_V=bias_V, average_from_s=average_from_s,
+                       refresh_events=refresh_events, wall=time.perf_counter() - t0)
+
+
+def collect_kmc(cfg: ConsistencyConfig, res: list, *, sources: bool, bias_V: float, average_from_s=None,
+                refresh_events: int | None = None, wall: float = float("nan")) -> dict:
+    """Replica-averaged slab profiles with standard errors from the :func:`run_replica` results."""
     log.info("KMC junction: %d replicas, sources=%s, V=%+.3g V, refresh %d events, %d cells across: %.1f s",
              len(res), sources, bias_V, int(refresh_events or cfg.refresh_events), cfg.cross_section_cells, wall)
     R = len(res)
@@ -829,31 +842,51 @@ def run_consistency(cfg: ConsistencyConfig, out_dir=None, *, workers: int = 1, c
         tr = list(cfg.transient_times_s)
         cont_eq_times = sorted(set(np.linspace(cfg.equilibrium_average_from_s, cfg.equilibrium_time_s, 7).tolist()))
         kmc, cont = {}, {}
-        t0 = time.perf_counter()
         Veq = cfg.equilibrium_bias_V
-        kmc["equilibrium"] = run_kmc(cfg, tables, sources=False, bias_V=Veq, times_s=eq_times,
-                                     average_from_s=cfg.equilibrium_average_from_s, spawn_key=(0,), executor=ex)
-        kmc["forward"] = run_kmc(cfg, tables, sources=True, bias_V=V, times_s=tr, spawn_key=(1,), executor=ex)
-        kmc["reverse"] = run_kmc(cfg, tables, sources=True, bias_V=-V, times_s=tr, spawn_key=(2,), executor=ex)
-        timings["kmc_main_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        sens = {}
         half = max(1, cfg.refresh_events // 2)
+        wide = cfg.replace(cross_section_cells=cfg.cross_section_cells + 2)
+        eq_kw = dict(sources=False, bias_V=Veq, times_s=eq_times, average_from_s=cfg.equilibrium_average_from_s)
+        fw_kw = dict(sources=True, bias_V=V, times_s=tr)
+        # (name, config, keywords): the main cases, then the sensitivity runs (the refresh-halved
+        # ones on the same seeds: common random numbers; the SE of the difference is taken as
+        # independent)
+        cases = [("equilibrium", cfg, dict(eq_kw, spawn_key=(0,))), ("forward", cfg, dict(fw_kw, spawn_key=(1,))),
+                 ("reverse", cfg, dict(sources=True, bias_V=-V, times_s=tr, spawn_key=(2,)))]
         if sensitivity in ("all", "refresh"):
-            # same seeds (common random numbers); the SE of the difference is taken as independent
-            k = run_kmc(cfg, tables, sources=True, bias_V=V, times_s=tr, refresh_events=half, spawn_key=(1,),
-                        executor=ex)
-            sens["refresh_half_forward"] = dict(compare_kmc(cfg, kmc["forward"], k), refresh_events=[cfg.refresh_events, half])
+            cases.append(("refresh_half_forward", cfg, dict(fw_kw, refresh_events=half, spawn_key=(1,))))
         if sensitivity == "all":
-            k = run_kmc(cfg, tables, sources=False, bias_V=Veq, times_s=eq_times,
-                        average_from_s=cfg.equilibrium_average_from_s, refresh_events=half, spawn_key=(0,), executor=ex)
-            sens["refresh_half_equilibrium"] = dict(compare_kmc(cfg, kmc["equilibrium"], k),
+            cases.append(("refresh_half_equilibrium", cfg, dict(eq_kw, refresh_events=half, spawn_key=(0,))))
+            cases.append(("cross_section_forward", wide, dict(fw_kw, spawn_key=(3,))))
+        # every replica of every case in one batch, the costliest cases first (no idle worker
+        # at the end of each case; the results do not depend on the order: one stream per task)
+        cost = {"cross_section_forward": 3, "refresh_half_forward": 2, "forward": 2, "reverse": 1}
+        order = sorted(range(len(cases)), key=lambda i: -cost.get(cases[i][0], 0))
+        tasks, owner = [], []
+        for i in order:
+            name, c, kw = cases[i]
+            tk = kmc_tasks(c, tables, **kw)
+            tasks += tk
+            owner += [i] * len(tk)
+        t0 = time.perf_counter()
+        res = list(ex.map(run_replica, tasks)) if ex is not None else [run_replica(t) for t in tasks]
+        timings["kmc_s"] = time.perf_counter() - t0
+        out = {}
+        for i, (name, c, kw) in enumerate(cases):
+            rr = [r for r, o in zip(res, owner) if o == i]
+            kw = {k: v for k, v in kw.items() if k not in ("spawn_key", "times_s")}
+            out[name] = collect_kmc(c, rr, wall=sum(r["wall_seconds"] for r in rr), **kw)
+        for name in ("equilibrium", "forward", "reverse"):
+            kmc[name] = out[name]
+        sens = {}
+        if "refresh_half_forward" in out:
+            sens["refresh_half_forward"] = dict(compare_kmc(cfg, kmc["forward"], out["refresh_half_forward"]),
+                                                refresh_events=[cfg.refresh_events, half])
+        if "refresh_half_equilibrium" in out:
+            sens["refresh_half_equilibrium"] = dict(compare_kmc(cfg, kmc["equilibrium"], out["refresh_half_equilibrium"]),
                                                     refresh_events=[cfg.refresh_events, half])
-            wide = cfg.replace(cross_section_cells=cfg.cross_section_cells + 2)
-            k = run_kmc(wide, tables, sources=True, bias_V=V, times_s=tr, spawn_key=(3,), executor=ex)
-            sens["cross_section_forward"] = dict(compare_kmc(cfg, kmc["forward"], k),
+        if "cross_section_forward" in out:
+            sens["cross_section_forward"] = dict(compare_kmc(cfg, kmc["forward"], out["cross_section_forward"]),
                                                  cross_section_cells=[cfg.cross_section_cells, wide.cross_section_cells])
-        timings["kmc_sensitivity_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cont["equilibrium"] = run_continuum(cfg, tables, sources=False, bias_V=Veq, times_s=cont_eq_times)
     cont["forward"] = run_continuum(cfg, tables, sources=True, bias_V=V, times_s=tr)

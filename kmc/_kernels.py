@@ -385,6 +385,20 @@ def _electrode_factors(ke, ex_minus, ex_plus, ks, cfac, afac):
 
 
 @njit(cache=True)
+def _refresh_vacancies(iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac, vac_site,
+                       vrates, tree):
+    """:func:`_refresh_all` when only the vacancies' rates can have changed (the electrode
+    factors, hence every creation rate, are unchanged): the vacancy leaves are recomputed and
+    rewritten where they changed. Bitwise the same tree (a function of its leaves; the leaves of
+    free slots are 0 in both)."""
+    nleaf = iscal[5]
+    for q in range(iscal[0]):
+        tot = _vac_rates(q, vac_site[q], nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac, vrates)
+        if tot != tree[nleaf + q]:
+            _tree_set(tree, nleaf, q, tot)
+
+
+@njit(cache=True)
 def _shell_update(x, c, sign, nb, ncl, nion):
     for k in range(nb.shape[1]):
         y = nb[x, k]

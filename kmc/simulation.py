@@ -287,7 +287,9 @@ class Simulation:
         kt = m.kT_eV
         nb = self.geo.nb
         psi = self.site_potentials_V
+        self._el_unchanged = False
         if getattr(self, "_expo", None) is None or self._expo.shape != nb.shape:
+            self._el_key = None
             self._expo = np.empty(nb.shape)
             self.vfac = np.empty(nb.shape)
         amax = _k._potential_exponents(psi, nb, self.geo.jv, float(m.field_V_per_A),
@@ -303,7 +305,12 @@ class Simulation:
                                   np.array([e.rate_Hz for e in self.electrodes])[self.el_of],
                                   self.graph.positions_A[self.el_sites, 2])
             pel, ke, zel = self._el_const
-            psi_abs = psi[self.el_sites] - m.field_V_per_A * zel
+            psi_el = psi[self.el_sites]
+            if self._el_key is not None and self._el_key[0] is m and np.array_equal(self._el_key[1], psi_el):
+                self._el_unchanged = True  # same model, same potentials on the electrode sites
+                return
+            self._el_key = None
+            psi_abs = psi_el - m.field_V_per_A * zel
             x = (self.e_ref - m.vacancy_reservoir_eV - (pel - psi_abs)) / (2 * kt)
             if np.abs(x).max() > 600:
                 raise InputError("electrode.potential_V", float(np.abs(pel - psi_abs).max()), "electrode energy step too large (exp overflow)")
@@ -314,6 +321,7 @@ class Simulation:
             # (k_e e^{∓x})[:, None, None] · K[None], in place
             if not _k._electrode_factors(ke, np.exp(-x), np.exp(x), ks, self.cfac, self.afac):
                 raise InputError("electrode.rate_Hz", float(ke.max()), "electrode rates overflow (barrier or potential too large)")
+            self._el_key = (m, psi_el)
         else:
             z = nb.shape[1]
             self.cfac = np.zeros((0, 2, z + 1))
@@ -459,7 +467,16 @@ class Simulation:
         """Replace the per-site potentials (V) and rebuild every rate that depends on them."""
         self.site_potentials_V = self._check_psi(psi_V)
         self._build_potential_tables()
-        self._refresh_all()
+        if self._el_unchanged:
+            # electrode factors unchanged (same potentials on the electrode sites, e.g. contacts
+            # held at the electrode potential): only the vacancies' rates can have changed
+            s = self._s
+            _k._refresh_vacancies(s["iscal"], self.geo.nb, self.geo.zval, s["occ"], s["ncl"], s["nion"], self.ba,
+                                  self.bv, self.ivb, self.vfac, self.el_idx, self.el_p, self.afac, s["vac_site"],
+                                  s["vrates"], s["tree"])
+            s["fscal"][1] = -1.0  # rates may have changed: redraw the pending waiting time
+        else:
+            self._refresh_all()
 
     def set_rate_model(self, rate_model: RateModel) -> None:
         """Replace the rate model (e.g. a new uniform field) and rebuild all rates."""
@@ -491,6 +508,12 @@ class Simulation:
     @property
     def n_vacancies(self) -> int:
         return int(self._s["iscal"][0])
+
+    @property
+    def vacancy_sites(self) -> np.ndarray:
+        """Sites of the vacancies (a copy, in the kernel's slot order: not sorted)."""
+        s = self._s
+        return s["vac_site"][: int(s["iscal"][0])].copy()
 
     @property
     def total_rate_Hz(self) -> float:

@@ -333,6 +333,29 @@ def test_potential_tables_bitwise_numpy_formula():
         sim.set_site_potentials(rng.normal(0, 0.05, g_open.n_sites))
 
 
+def test_refresh_with_unchanged_electrode_potentials_is_a_full_refresh():
+    """A Poisson refresh that keeps the potentials on the electrode sites (contacts held at the
+    electrode potential) recomputes only the vacancies' rates: bitwise the state of a full
+    recomputation, and the electrode factors are kept."""
+    g, occ, model, psi, els = scenario(7)
+    sim = Simulation(g, occ, model, 3, site_potentials_V=psi, electrodes=els)
+    el = np.zeros(g.n_sites, bool)
+    el[sim.el_sites] = True
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        sim.run(hops=300)
+        new = np.where(el, sim.site_potentials_V, rng.normal(0, 0.05, g.n_sites))
+        cfac = sim.cfac.copy()
+        sim.set_site_potentials(new)
+        assert sim._el_unchanged and np.array_equal(sim.cfac, cfac)
+        kept = {k: sim._s[k].copy() for k in ("tree", "vrates", "crate", "fscal")}
+        sim._refresh_all()
+        for k, v in kept.items():
+            assert np.array_equal(sim._s[k], v), k
+    sim.set_site_potentials(np.where(el, 0.01, sim.site_potentials_V))  # electrode sites moved: rebuilt
+    assert not sim._el_unchanged and not np.array_equal(sim.cfac, cfac)
+
+
 def test_snapshot_observer_writes_extxyz(tmp_path):
     from ase.io import read
 
