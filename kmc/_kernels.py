@@ -210,7 +210,7 @@ def _shell_factor(x, c, sign, nb, occ, ncl, nion, bv, ivb):
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _vac_rates(q, v, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_p, afac, vrates):
     """Fill vrates[q] for the vacancy on site v; return their sum."""
     z = nb.shape[1]
