@@ -124,3 +124,17 @@ def test_comparison_can_fail(tiny):
     cont = C.run_continuum(tiny, lvl, sources=False, bias_V=tiny.equilibrium_bias_V, times_s=times)
     pb = C.poisson_boltzmann(tiny, lvl, tiny.equilibrium_bias_V)
     assert not C.compare_equilibrium(tiny, eq_kmc, cont, pb)["pass"]
+
+
+@pytest.mark.parametrize("n, ny, replicas, expect", [(6, None, 8, 5), (4, None, 6, 3), (3, 5, 4, 2), (3, 5, 9, 4), (6, None, 2, 2)])
+def test_wider_cross_section_keeps_the_standard_error(n, ny, replicas, expect):
+    """Replica variance of a slab fraction ∝ 1/area: the wider run gets the fewest replicas R'
+    with R'·A' ≥ R·A (SE no larger than the base run's), and never fewer than 2."""
+    cfg = C.ConsistencyConfig().replace(cross_section_cells=n, cross_section_cells_y=ny, replicas=replicas)
+    w = C.wider_cross_section(cfg)
+    a, wa = cfg.cells[0] * cfg.cells[1], w.cells[0] * w.cells[1]
+    assert (w.cells[0], w.cells[1]) == (cfg.cells[0] + 2, cfg.cells[1] + 2)
+    assert w.replicas == expect
+    assert w.replicas * wa >= replicas * a or w.replicas == 2
+    assert w.replicas == 2 or (w.replicas - 1) * wa < replicas * a
+    assert w.length_cells == cfg.length_cells and w.seed == cfg.seed
