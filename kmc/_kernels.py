@@ -825,7 +825,8 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
             if s != VAC:
                 m = np.int64(pk[iu, 2]) + 1
                 r = hopt[np.uint64(s), np.uint64(pk[iu, 1]), nv, np.uint64(m)] * iv * vfac[vu, k]
-                if not (clean_v and m == pk[iu, 3]):
+                more_i = m != pk[iu, 3]  # i has vacant neighbours besides v
+                if not (clean_v and not more_i):
                     c = np.int64(s)
                     if nva < 0:
                         ms = mark[-1] + 1
@@ -841,10 +842,11 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
                                     fsc[nva, 1] = bv[pk[a, 1] + 1, pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
                                     nva += 1
                     f = 1.0
-                    for k2 in range(z):
-                        a = nb[iu, k2]
-                        if a >= 0 and a != v and pk[a, 0] == VAC and mark[a] != ms:
-                            f *= bv[pk[a, 1] - c, pk[a, 2] - 1] * ivb[pk[a, 1], pk[a, 2]]
+                    if more_i:  # (otherwise the loop finds no vacancy: f unchanged)
+                        for k2 in range(z):
+                            a = nb[iu, k2]
+                            if a >= 0 and a != v and pk[a, 0] == VAC and mark[a] != ms:
+                                f *= bv[pk[a, 1] - c, pk[a, 2] - 1] * ivb[pk[a, 1], pk[a, 2]]
                     for t in range(nva):
                         a = scr[t]
                         if a != i and not _is_neighbor(nb, i, a):
