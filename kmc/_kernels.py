@@ -880,35 +880,111 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
     mark[-1] = ms
     iu = np.uint64(i)
     mark[iu] = ms
+    # one branch-free pass over i's neighbours: marks, and bit masks of the vacant ones (vi) and
+    # of those with a vacant neighbour besides i (wi, whose neighbours the centre i walks)
+    vi = np.int64(0)
+    wi = np.int64(0)
     for k in range(z):
         n = nb[iu, k]
         if n >= 0:
-            mark[np.uint64(n)] = ms
-    for side in range(2):
-        base = i if side == 0 else v
-        for j in range(z + 1):
-            if j == 0:
-                c = base
-            else:
-                c = nb[base, j - 1]
-                if c < 0 or pk[np.uint64(c), 0] != VAC or (side == 1 and c == i):
-                    continue
-            cu = np.uint64(c)
-            ci = side == 0 and j == 0  # the centre i itself
-            cv = np.int8(0)
-            if pk[cu, 0] == VAC:
-                cv = np.int8(1)
-                q = site_vac[cu]
+            nu = np.uint64(n)
+            mark[nu] = ms
+            vi |= np.int64(pk[nu, 0] == VAC) << k
+            wi |= np.int64(np.int64(pk[nu, 3]) - np.int64(pk[nu, 2]) > 1) << k
+    if pk[iu, 0] == VAC:  # the centre i itself (the caller has stamped the moved vacancy)
+        q = site_vac[iu]
+        if vstamp[q] != stamp:
+            vstamp[q] = stamp
+            lst[nl] = i
+            nl += 1
+    if (vi | wi) != 0:
+        for k in range(z):
+            if (vi >> k) & 1:
+                n = nb[iu, k]
+                q = site_vac[np.uint64(n)]
                 if vstamp[q] != stamp:
                     vstamp[q] = stamp
-                    lst[nl] = c
+                    lst[nl] = n
                     nl += 1
+            if (wi >> k) & 1:
+                nu = np.uint64(nb[iu, k])
+                for k2 in range(z):
+                    m = nb[nu, k2]
+                    if m >= 0:
+                        mu = np.uint64(m)
+                        if pk[mu, 0] == VAC:
+                            q = site_vac[mu]
+                            if vstamp[q] != stamp:
+                                vstamp[q] = stamp
+                                lst[nl] = m
+                                nl += 1
+    # v's neighbours: vacant ones (vv: centres), and unmarked ones that are vacant (uv) or have
+    # a vacant neighbour (wv)
+    vu = np.uint64(v)
+    cv = np.int64(pk[vu, 0] == VAC)  # 0 after an ion hop
+    vv = np.int64(0)
+    uv = np.int64(0)
+    wv = np.int64(0)
+    for k in range(z):
+        n = nb[vu, k]
+        if n >= 0:
+            nu = np.uint64(n)
+            isv = np.int64(pk[nu, 0] == VAC)
+            um = np.int64(mark[nu] != ms)
+            vv |= isv << k
+            uv |= (isv & um) << k
+            wv |= (um & np.int64(np.int64(pk[nu, 3]) - np.int64(pk[nu, 2]) > cv)) << k
+    if pk[vu, 0] == VAC:  # (not after an ion hop; kept for the general centre rule)
+        q = site_vac[vu]
+        if vstamp[q] != stamp:
+            vstamp[q] = stamp
+            lst[nl] = v
+            nl += 1
+    if (uv | wv) != 0:
+        for k in range(z):
+            if (uv >> k) & 1:
+                n = nb[vu, k]
+                q = site_vac[np.uint64(n)]
+                if vstamp[q] != stamp:
+                    vstamp[q] = stamp
+                    lst[nl] = n
+                    nl += 1
+            if (wv >> k) & 1:
+                nu = np.uint64(nb[vu, k])
+                for k2 in range(z):
+                    m = nb[nu, k2]
+                    if m >= 0:
+                        mu = np.uint64(m)
+                        if pk[mu, 0] == VAC:
+                            q = site_vac[mu]
+                            if vstamp[q] != stamp:
+                                vstamp[q] = stamp
+                                lst[nl] = m
+                                nl += 1
+    # the other centres: vacant neighbours of i (side 0) and of v other than i (side 1); rare
+    for side in range(2):
+        base = i if side == 0 else v
+        bits = vi if side == 0 else vv
+        if bits == 0:
+            continue
+        for j in range(z):
+            if not ((bits >> j) & 1):
+                continue
+            c = nb[base, j]
+            if side == 1 and c == i:
+                continue
+            cu = np.uint64(c)
+            q = site_vac[cu]
+            if vstamp[q] != stamp:
+                vstamp[q] = stamp
+                lst[nl] = c
+                nl += 1
             for k in range(z):
                 n = nb[cu, k]
                 if n < 0:
                     continue
                 nu = np.uint64(n)
-                if not ci and mark[nu] == ms:
+                if mark[nu] == ms:
                     continue
                 if pk[nu, 0] == VAC:
                     q = site_vac[nu]
@@ -916,7 +992,7 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                         vstamp[q] = stamp
                         lst[nl] = n
                         nl += 1
-                if pk[nu, 3] - pk[nu, 2] > cv:  # n has a vacant neighbour besides c
+                if pk[nu, 3] - pk[nu, 2] > 1:  # n has a vacant neighbour besides c
                     for k2 in range(z):
                         m = nb[nu, k2]
                         if m >= 0:
