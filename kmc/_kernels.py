@@ -891,33 +891,6 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
             mark[nu] = ms
             vi |= np.int64(pk[nu, 0] == VAC) << k
             wi |= np.int64(np.int64(pk[nu, 3]) - np.int64(pk[nu, 2]) > 1) << k
-    if pk[iu, 0] == VAC:  # the centre i itself (the caller has stamped the moved vacancy)
-        q = site_vac[iu]
-        if vstamp[q] != stamp:
-            vstamp[q] = stamp
-            lst[nl] = i
-            nl += 1
-    if (vi | wi) != 0:
-        for k in range(z):
-            if (vi >> k) & 1:
-                n = nb[iu, k]
-                q = site_vac[np.uint64(n)]
-                if vstamp[q] != stamp:
-                    vstamp[q] = stamp
-                    lst[nl] = n
-                    nl += 1
-            if (wi >> k) & 1:
-                nu = np.uint64(nb[iu, k])
-                for k2 in range(z):
-                    m = nb[nu, k2]
-                    if m >= 0:
-                        mu = np.uint64(m)
-                        if pk[mu, 0] == VAC:
-                            q = site_vac[mu]
-                            if vstamp[q] != stamp:
-                                vstamp[q] = stamp
-                                lst[nl] = m
-                                nl += 1
     # v's neighbours: vacant ones (vv: centres), and unmarked ones that are vacant (uv) or have
     # a vacant neighbour (wv)
     vu = np.uint64(v)
@@ -934,23 +907,30 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
             vv |= isv << k
             uv |= (isv & um) << k
             wv |= (um & np.int64(np.int64(pk[nu, 3]) - np.int64(pk[nu, 2]) > cv)) << k
-    if pk[vu, 0] == VAC:  # (not after an ion hop; kept for the general centre rule)
-        q = site_vac[vu]
-        if vstamp[q] != stamp:
-            vstamp[q] = stamp
-            lst[nl] = v
-            nl += 1
-    if (uv | wv) != 0:
+    # the centres i and v: themselves, their vacant neighbours (unmarked ones for v) and the
+    # neighbours of the walkable ones (the caller has stamped the moved vacancy, on i)
+    for side in range(2):
+        bu = iu if side == 0 else vu
+        abits = vi if side == 0 else uv
+        wbits = wi if side == 0 else wv
+        if pk[bu, 0] == VAC:
+            q = site_vac[bu]
+            if vstamp[q] != stamp:
+                vstamp[q] = stamp
+                lst[nl] = np.int64(bu)
+                nl += 1
+        if (abits | wbits) == 0:
+            continue
         for k in range(z):
-            if (uv >> k) & 1:
-                n = nb[vu, k]
+            if (abits >> k) & 1:
+                n = nb[bu, k]
                 q = site_vac[np.uint64(n)]
                 if vstamp[q] != stamp:
                     vstamp[q] = stamp
                     lst[nl] = n
                     nl += 1
-            if (wv >> k) & 1:
-                nu = np.uint64(nb[vu, k])
+            if (wbits >> k) & 1:
+                nu = np.uint64(nb[bu, k])
                 for k2 in range(z):
                     m = nb[nu, k2]
                     if m >= 0:
