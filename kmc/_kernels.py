@@ -180,6 +180,14 @@ def _is_neighbor(nb, a, b):
     return False
 
 
+@njit(cache=True, inline='always')
+def _is_neighbor_f(nbf, zu, a, b):
+    for k in range(zu):
+        if nbf[np.uint64(a) * zu + np.uint64(k)] == b:
+            return True
+    return False
+
+
 @njit(cache=True)
 def _hop_other_factor(i, v, c, nb, occ, ncl, nion, bv, ivb):
     """exp(-dE/2kT) from vacancies other than v whose shells change when an ion moves i -> v."""
@@ -808,24 +816,26 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     order) is assembled from v's vacant neighbours, listed once with their factors for both
     species (``scr``/``fsc``), and a mark of v's neighbours (``mark[site] == mark[-1]``)
     instead of a neighbour search per candidate."""
+    zu = np.uint64(z)
+    zw = np.uint64(z + 2)
     vu = np.uint64(v)
-    nv = np.uint64(pk[vu, 1])
-    iv = ivb[nv, np.uint64(pk[vu, 2])]
-    clean_v = pk[vu, 2] == pk[vu, 3]
+    nv = np.uint64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(1)])
+    iv = ivb[nv, np.uint64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(2)])]
+    clean_v = pk[np.uint64(vu) * np.uint64(4) + np.uint64(2)] == pk[np.uint64(vu) * np.uint64(4) + np.uint64(3)]
     tot = 0.0
     qu = np.uint64(q)
     nva = -1  # v's vacant neighbours not listed yet
     ms = np.int64(0)
     for k in range(z):
         r = 0.0
-        i = nb[vu, k]
+        i = nb[np.uint64(vu) * zu + np.uint64(k)]
         if i >= 0:
             iu = np.uint64(i)
-            s = pk[iu, 0]
+            s = pk[np.uint64(iu) * np.uint64(4) + np.uint64(0)]
             if s != VAC:
-                m = np.int64(pk[iu, 2]) + 1
-                r = hopt[np.uint64(s), np.uint64(pk[iu, 1]), nv, np.uint64(m)] * iv * vfac[vu, k]
-                more_i = m != pk[iu, 3]  # i has vacant neighbours besides v
+                m = np.int64(pk[np.uint64(iu) * np.uint64(4) + np.uint64(2)]) + 1
+                r = hopt[np.uint64(s), np.uint64(pk[np.uint64(iu) * np.uint64(4) + np.uint64(1)]), nv, np.uint64(m)] * iv * vfac[np.uint64(vu) * zu + np.uint64(k)]
+                more_i = m != pk[np.uint64(iu) * np.uint64(4) + np.uint64(3)]  # i has vacant neighbours besides v
                 if not (clean_v and not more_i):
                     c = np.int64(s)
                     if nva < 0:
@@ -833,29 +843,29 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
                         mark[-1] = ms
                         nva = 0
                         for k2 in range(z):
-                            a = nb[vu, k2]
+                            a = nb[np.uint64(vu) * zu + np.uint64(k2)]
                             if a >= 0:
                                 mark[a] = ms
-                                if pk[a, 0] == VAC:
+                                if pk[np.uint64(a) * np.uint64(4) + np.uint64(0)] == VAC:
                                     scr[nva] = a
-                                    fsc[nva, 0] = bv[pk[a, 1], pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
-                                    fsc[nva, 1] = bv[pk[a, 1] + 1, pk[a, 2] + 1] * ivb[pk[a, 1], pk[a, 2]]
+                                    fsc[nva, 0] = bv[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)]]
+                                    fsc[nva, 1] = bv[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)] + 1, pk[np.uint64(a) * np.uint64(4) + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)]]
                                     nva += 1
                     f = 1.0
                     if more_i:  # (otherwise the loop finds no vacancy: f unchanged)
                         for k2 in range(z):
-                            a = nb[iu, k2]
-                            if a >= 0 and a != v and pk[a, 0] == VAC and mark[a] != ms:
-                                f *= bv[pk[a, 1] - c, pk[a, 2] - 1] * ivb[pk[a, 1], pk[a, 2]]
+                            a = nb[np.uint64(iu) * zu + np.uint64(k2)]
+                            if a >= 0 and a != v and pk[np.uint64(a) * np.uint64(4) + np.uint64(0)] == VAC and mark[a] != ms:
+                                f *= bv[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)] - c, pk[np.uint64(a) * np.uint64(4) + np.uint64(2)] - 1] * ivb[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)]]
                     for t in range(nva):
                         a = scr[t]
-                        if a != i and not _is_neighbor(nb, i, a):
+                        if a != i and not _is_neighbor_f(nb, zu, i, a):
                             f *= fsc[t, c]
                     r *= f
-        vrates[qu, k] = r
+        vrates[np.uint64(qu) * zw + np.uint64(k)] = r
         tot += r
-    vrates[qu, z] = 0.0
-    vrates[qu, z + 1] = 0.0
+    vrates[np.uint64(qu) * zw + np.uint64(z)] = 0.0
+    vrates[np.uint64(qu) * zw + np.uint64(z + 1)] = 0.0
     return tot
 
 
@@ -875,6 +885,7 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
     its neighbours (marked), which the centre i covers: it touches them and walks every one that
     has a vacant neighbour besides i. The vacancies found are stamped and listed in ``lst``
     first, then recomputed (one call site: compact code)."""
+    zu = np.uint64(z)
     nl = 0
     ms = mark[-1] + 1  # mark i and its neighbours: covered by the centre i
     mark[-1] = ms
@@ -885,35 +896,35 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
     vi = np.int64(0)
     wi = np.int64(0)
     for k in range(z):
-        n = nb[iu, k]
+        n = nb[np.uint64(iu) * zu + np.uint64(k)]
         if n >= 0:
             nu = np.uint64(n)
             mark[nu] = ms
-            vi |= np.int64(pk[nu, 0] == VAC) << k
-            wi |= np.int64(np.int64(pk[nu, 3]) - np.int64(pk[nu, 2]) > 1) << k
+            vi |= np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(0)] == VAC) << k
+            wi |= np.int64(np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(3)]) - np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(2)]) > 1) << k
     # v's neighbours: vacant ones (vv: centres), and unmarked ones that are vacant (uv) or have
     # a vacant neighbour (wv)
     vu = np.uint64(v)
-    cv = np.int64(pk[vu, 0] == VAC)  # 0 after an ion hop
+    cv = np.int64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(0)] == VAC)  # 0 after an ion hop
     vv = np.int64(0)
     uv = np.int64(0)
     wv = np.int64(0)
     for k in range(z):
-        n = nb[vu, k]
+        n = nb[np.uint64(vu) * zu + np.uint64(k)]
         if n >= 0:
             nu = np.uint64(n)
-            isv = np.int64(pk[nu, 0] == VAC)
+            isv = np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(0)] == VAC)
             um = np.int64(mark[nu] != ms)
             vv |= isv << k
             uv |= (isv & um) << k
-            wv |= (um & np.int64(np.int64(pk[nu, 3]) - np.int64(pk[nu, 2]) > cv)) << k
+            wv |= (um & np.int64(np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(3)]) - np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(2)]) > cv)) << k
     # the centres i and v: themselves, their vacant neighbours (unmarked ones for v) and the
     # neighbours of the walkable ones (the caller has stamped the moved vacancy, on i)
     for side in range(2):
         bu = iu if side == 0 else vu
         abits = vi if side == 0 else uv
         wbits = wi if side == 0 else wv
-        if pk[bu, 0] == VAC:
+        if pk[np.uint64(bu) * np.uint64(4) + np.uint64(0)] == VAC:
             q = site_vac[bu]
             if vstamp[q] != stamp:
                 vstamp[q] = stamp
@@ -923,19 +934,19 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
             continue
         for k in range(z):
             if (abits >> k) & 1:
-                n = nb[bu, k]
+                n = nb[np.uint64(bu) * zu + np.uint64(k)]
                 q = site_vac[np.uint64(n)]
                 if vstamp[q] != stamp:
                     vstamp[q] = stamp
                     lst[nl] = n
                     nl += 1
             if (wbits >> k) & 1:
-                nu = np.uint64(nb[bu, k])
+                nu = np.uint64(nb[np.uint64(bu) * zu + np.uint64(k)])
                 for k2 in range(z):
-                    m = nb[nu, k2]
+                    m = nb[np.uint64(nu) * zu + np.uint64(k2)]
                     if m >= 0:
                         mu = np.uint64(m)
-                        if pk[mu, 0] == VAC:
+                        if pk[np.uint64(mu) * np.uint64(4) + np.uint64(0)] == VAC:
                             q = site_vac[mu]
                             if vstamp[q] != stamp:
                                 vstamp[q] = stamp
@@ -950,7 +961,7 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
         for j in range(z):
             if not ((bits >> j) & 1):
                 continue
-            c = nb[base, j]
+            c = nb[np.uint64(base) * zu + np.uint64(j)]
             if side == 1 and c == i:
                 continue
             cu = np.uint64(c)
@@ -960,24 +971,24 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                 lst[nl] = c
                 nl += 1
             for k in range(z):
-                n = nb[cu, k]
+                n = nb[np.uint64(cu) * zu + np.uint64(k)]
                 if n < 0:
                     continue
                 nu = np.uint64(n)
                 if mark[nu] == ms:
                     continue
-                if pk[nu, 0] == VAC:
+                if pk[np.uint64(nu) * np.uint64(4) + np.uint64(0)] == VAC:
                     q = site_vac[nu]
                     if vstamp[q] != stamp:
                         vstamp[q] = stamp
                         lst[nl] = n
                         nl += 1
-                if pk[nu, 3] - pk[nu, 2] > 1:  # n has a vacant neighbour besides c
+                if pk[np.uint64(nu) * np.uint64(4) + np.uint64(3)] - pk[np.uint64(nu) * np.uint64(4) + np.uint64(2)] > 1:  # n has a vacant neighbour besides c
                     for k2 in range(z):
-                        m = nb[nu, k2]
+                        m = nb[np.uint64(nu) * zu + np.uint64(k2)]
                         if m >= 0:
                             mu = np.uint64(m)
-                            if pk[mu, 0] == VAC:
+                            if pk[np.uint64(mu) * np.uint64(4) + np.uint64(0)] == VAC:
                                 q = site_vac[mu]
                                 if vstamp[q] != stamp:
                                     vstamp[q] = stamp
@@ -998,37 +1009,40 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     """Pack the site table, run :func:`_multi_loop` (coordination as a compile-time constant for
     z = 6, 8, 12) and write occ/ncl/nion back."""
     n = occ.shape[0]
-    pk = np.empty((n, 4), dtype=np.int8)
+    pk = np.empty(4 * n, dtype=np.int8)  # flat rows: constant strides in the loop
     for x in range(n):
-        pk[x, 0] = occ[x]
-        pk[x, 1] = ncl[x]
-        pk[x, 2] = nion[x]
-        pk[x, 3] = zval[x]
+        pk[np.uint64(x) * np.uint64(4) + np.uint64(0)] = occ[x]
+        pk[np.uint64(x) * np.uint64(4) + np.uint64(1)] = ncl[x]
+        pk[np.uint64(x) * np.uint64(4) + np.uint64(2)] = nion[x]
+        pk[np.uint64(x) * np.uint64(4) + np.uint64(3)] = zval[x]
     z = nb.shape[1]
+    nbf = np.ascontiguousarray(nb).reshape(-1)
+    vff = np.ascontiguousarray(vfac).reshape(-1)
+    vrf = vrates.reshape(-1)  # (C-contiguous state array: a view)
     scr = np.empty(z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours,
     fsc = np.empty((z, 2))  # their factors for Br/Cl movers, and the neighbour marks
     mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
     lst = np.empty(vac_site.shape[0], dtype=np.int64)  # vacancies to recompute (_refresh_hop_p)
     if z == 8:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
     elif z == 6:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
     elif z == 12:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
     else:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
-        occ[x] = pk[x, 0]
-        ncl[x] = pk[x, 1]
-        nion[x] = pk[x, 2]
+        occ[x] = pk[np.uint64(x) * np.uint64(4) + np.uint64(0)]
+        ncl[x] = pk[np.uint64(x) * np.uint64(4) + np.uint64(1)]
+        nion[x] = pk[np.uint64(x) * np.uint64(4) + np.uint64(2)]
     return code
 
 
@@ -1040,6 +1054,8 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
     bitwise), with the scalar state in locals, the packed site table, the clean-hop factor from
     ``hopt``, and unsigned indices after the sign checks."""
+    zu = np.uint64(z)
+    zw = np.uint64(z + 2)
     s0 = rng[0]
     s1 = rng[1]
     s2 = rng[2]
@@ -1088,7 +1104,7 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         last = -1
         cum = 0.0
         for k in range(z):
-            w = vrates[qu, k]
+            w = vrates[np.uint64(qu) * zw + np.uint64(k)]
             if w > 0.0:
                 last = k
                 cum += w
@@ -1098,29 +1114,29 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         if kk < 0:
             kk = last
         kku = np.uint64(kk)
-        i = nb[vu, kku]
+        i = nb[np.uint64(vu) * zu + np.uint64(kku)]
         iu = np.uint64(i)
-        sp = pk[iu, 0]
+        sp = pk[np.uint64(iu) * np.uint64(4) + np.uint64(0)]
         c = np.int64(sp)
         c8 = np.int8(sp)
-        pk[vu, 0] = sp
-        pk[iu, 0] = VAC
+        pk[np.uint64(vu) * np.uint64(4) + np.uint64(0)] = sp
+        pk[np.uint64(iu) * np.uint64(4) + np.uint64(0)] = VAC
         site_vac[vu] = -1
         site_vac[iu] = q
         vac_site[qu] = i
         vres[vu] += t - varr[qu]
         varr[qu] = t
         for k in range(z):
-            y = nb[iu, k]
+            y = nb[np.uint64(iu) * zu + np.uint64(k)]
             if y >= 0:
                 yu = np.uint64(y)
-                pk[yu, 2] -= 1
-                pk[yu, 1] -= c8
-            y = nb[vu, k]
+                pk[np.uint64(yu) * np.uint64(4) + np.uint64(2)] -= 1
+                pk[np.uint64(yu) * np.uint64(4) + np.uint64(1)] -= c8
+            y = nb[np.uint64(vu) * zu + np.uint64(k)]
             if y >= 0:
                 yu = np.uint64(y)
-                pk[yu, 2] += 1
-                pk[yu, 1] += c8
+                pk[np.uint64(yu) * np.uint64(4) + np.uint64(2)] += 1
+                pk[np.uint64(yu) * np.uint64(4) + np.uint64(1)] += c8
         dx = -np.int64(jv[vu, kku, 0])
         dy = -np.int64(jv[vu, kku, 1])
         dz = -np.int64(jv[vu, kku, 2])
