@@ -818,6 +818,7 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     instead of a neighbour search per candidate."""
     zu = np.uint64(z)
     zw = np.uint64(z + 2)
+    hz = np.uint64(z + 1)  # hopt flat, [2, z+1, z+1, z+1]
     vu = np.uint64(v)
     nv = np.uint64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(1)])
     iv = ivb[nv, np.uint64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(2)])]
@@ -834,7 +835,8 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
             s = pk[np.uint64(iu) * np.uint64(4) + np.uint64(0)]
             if s != VAC:
                 m = np.int64(pk[np.uint64(iu) * np.uint64(4) + np.uint64(2)]) + 1
-                r = hopt[np.uint64(s), np.uint64(pk[np.uint64(iu) * np.uint64(4) + np.uint64(1)]), nv, np.uint64(m)] * iv * vfac[np.uint64(vu) * zu + np.uint64(k)]
+                r = hopt[((np.uint64(s) * hz + np.uint64(pk[np.uint64(iu) * np.uint64(4) + np.uint64(1)])) * hz + nv) * hz
+                         + np.uint64(m)] * iv * vfac[np.uint64(vu) * zu + np.uint64(k)]
                 more_i = m != pk[np.uint64(iu) * np.uint64(4) + np.uint64(3)]  # i has vacant neighbours besides v
                 if not (clean_v and not more_i):
                     c = np.int64(s)
@@ -1019,24 +1021,27 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     nbf = np.ascontiguousarray(nb).reshape(-1)
     vff = np.ascontiguousarray(vfac).reshape(-1)
     vrf = vrates.reshape(-1)  # (C-contiguous state array: a view)
+    if hopt.shape != (2, z + 1, z + 1, z + 1):
+        raise ValueError("hopt must have shape (2, z+1, z+1, z+1)")
+    htf = np.ascontiguousarray(hopt).reshape(-1)
     scr = np.empty(z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours,
     fsc = np.empty((z, 2))  # their factors for Br/Cl movers, and the neighbour marks
     mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
     lst = np.empty(vac_site.shape[0], dtype=np.int64)  # vacancies to recompute (_refresh_hop_p)
     if z == 8:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
                            d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
     elif z == 6:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
                            d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
     elif z == 12:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
                            d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
     else:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nbf, jv, pk,
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
                            d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
