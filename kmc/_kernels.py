@@ -58,6 +58,7 @@ from numba import njit
 VAC = 2  # halide_ionics.structures.species.VAC (numba needs a module-level literal)
 
 _U11 = np.uint64(11)
+P4 = np.uint64(4)  # row length of the packed site table (unsigned: index arithmetic stays integer)
 _U17 = np.uint64(17)
 _U7 = np.uint64(7)
 _U57 = np.uint64(57)
@@ -820,24 +821,24 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     zw = np.uint64(z + 2)
     hz = np.uint64(z + 1)  # hopt flat, [2, z+1, z+1, z+1]
     vu = np.uint64(v)
-    nv = np.uint64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(1)])
-    iv = ivb[nv, np.uint64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(2)])]
-    clean_v = pk[np.uint64(vu) * np.uint64(4) + np.uint64(2)] == pk[np.uint64(vu) * np.uint64(4) + np.uint64(3)]
+    nv = np.uint64(pk[vu * P4 + np.uint64(1)])
+    iv = ivb[nv, np.uint64(pk[vu * P4 + np.uint64(2)])]
+    clean_v = pk[vu * P4 + np.uint64(2)] == pk[vu * P4 + np.uint64(3)]
     tot = 0.0
     qu = np.uint64(q)
     nva = -1  # v's vacant neighbours not listed yet
     ms = np.int64(0)
     for k in range(z):
         r = 0.0
-        i = nb[np.uint64(vu) * zu + np.uint64(k)]
+        i = nb[vu * zu + np.uint64(k)]
         if i >= 0:
             iu = np.uint64(i)
-            s = pk[np.uint64(iu) * np.uint64(4) + np.uint64(0)]
+            s = pk[iu * P4]
             if s != VAC:
-                m = np.int64(pk[np.uint64(iu) * np.uint64(4) + np.uint64(2)]) + 1
-                r = hopt[((np.uint64(s) * hz + np.uint64(pk[np.uint64(iu) * np.uint64(4) + np.uint64(1)])) * hz + nv) * hz
-                         + np.uint64(m)] * iv * vfac[np.uint64(vu) * zu + np.uint64(k)]
-                more_i = m != pk[np.uint64(iu) * np.uint64(4) + np.uint64(3)]  # i has vacant neighbours besides v
+                m = np.int64(pk[iu * P4 + np.uint64(2)]) + 1
+                r = hopt[((np.uint64(s) * hz + np.uint64(pk[iu * P4 + np.uint64(1)])) * hz + nv) * hz
+                         + np.uint64(m)] * iv * vfac[vu * zu + np.uint64(k)]
+                more_i = m != pk[iu * P4 + np.uint64(3)]  # i has vacant neighbours besides v
                 if not (clean_v and not more_i):
                     c = np.int64(s)
                     if nva < 0:
@@ -845,29 +846,29 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
                         mark[-1] = ms
                         nva = 0
                         for k2 in range(z):
-                            a = nb[np.uint64(vu) * zu + np.uint64(k2)]
+                            a = nb[vu * zu + np.uint64(k2)]
                             if a >= 0:
                                 mark[a] = ms
-                                if pk[np.uint64(a) * np.uint64(4) + np.uint64(0)] == VAC:
+                                if pk[np.uint64(a) * P4] == VAC:
                                     scr[nva] = a
-                                    fsc[nva, 0] = bv[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)]]
-                                    fsc[nva, 1] = bv[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)] + 1, pk[np.uint64(a) * np.uint64(4) + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)]]
+                                    fsc[nva, 0] = bv[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)]]
+                                    fsc[nva, 1] = bv[pk[np.uint64(a) * P4 + np.uint64(1)] + 1, pk[np.uint64(a) * P4 + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)]]
                                     nva += 1
                     f = 1.0
                     if more_i:  # (otherwise the loop finds no vacancy: f unchanged)
                         for k2 in range(z):
-                            a = nb[np.uint64(iu) * zu + np.uint64(k2)]
-                            if a >= 0 and a != v and pk[np.uint64(a) * np.uint64(4) + np.uint64(0)] == VAC and mark[a] != ms:
-                                f *= bv[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)] - c, pk[np.uint64(a) * np.uint64(4) + np.uint64(2)] - 1] * ivb[pk[np.uint64(a) * np.uint64(4) + np.uint64(1)], pk[np.uint64(a) * np.uint64(4) + np.uint64(2)]]
+                            a = nb[iu * zu + np.uint64(k2)]
+                            if a >= 0 and a != v and pk[np.uint64(a) * P4] == VAC and mark[a] != ms:
+                                f *= bv[pk[np.uint64(a) * P4 + np.uint64(1)] - c, pk[np.uint64(a) * P4 + np.uint64(2)] - 1] * ivb[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)]]
                     for t in range(nva):
                         a = scr[t]
                         if a != i and not _is_neighbor_f(nb, zu, i, a):
                             f *= fsc[t, c]
                     r *= f
-        vrates[np.uint64(qu) * zw + np.uint64(k)] = r
+        vrates[qu * zw + np.uint64(k)] = r
         tot += r
-    vrates[np.uint64(qu) * zw + np.uint64(z)] = 0.0
-    vrates[np.uint64(qu) * zw + np.uint64(z + 1)] = 0.0
+    vrates[qu * zw + np.uint64(z)] = 0.0
+    vrates[qu * zw + np.uint64(z + 1)] = 0.0
     return tot
 
 
@@ -898,35 +899,35 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
     vi = np.int64(0)
     wi = np.int64(0)
     for k in range(z):
-        n = nb[np.uint64(iu) * zu + np.uint64(k)]
+        n = nb[iu * zu + np.uint64(k)]
         if n >= 0:
             nu = np.uint64(n)
             mark[nu] = ms
-            vi |= np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(0)] == VAC) << k
-            wi |= np.int64(np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(3)]) - np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(2)]) > 1) << k
+            vi |= np.int64(pk[nu * P4] == VAC) << k
+            wi |= np.int64(np.int64(pk[nu * P4 + np.uint64(3)]) - np.int64(pk[nu * P4 + np.uint64(2)]) > 1) << k
     # v's neighbours: vacant ones (vv: centres), and unmarked ones that are vacant (uv) or have
     # a vacant neighbour (wv)
     vu = np.uint64(v)
-    cv = np.int64(pk[np.uint64(vu) * np.uint64(4) + np.uint64(0)] == VAC)  # 0 after an ion hop
+    cv = np.int64(pk[vu * P4] == VAC)  # 0 after an ion hop
     vv = np.int64(0)
     uv = np.int64(0)
     wv = np.int64(0)
     for k in range(z):
-        n = nb[np.uint64(vu) * zu + np.uint64(k)]
+        n = nb[vu * zu + np.uint64(k)]
         if n >= 0:
             nu = np.uint64(n)
-            isv = np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(0)] == VAC)
+            isv = np.int64(pk[nu * P4] == VAC)
             um = np.int64(mark[nu] != ms)
             vv |= isv << k
             uv |= (isv & um) << k
-            wv |= (um & np.int64(np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(3)]) - np.int64(pk[np.uint64(nu) * np.uint64(4) + np.uint64(2)]) > cv)) << k
+            wv |= (um & np.int64(np.int64(pk[nu * P4 + np.uint64(3)]) - np.int64(pk[nu * P4 + np.uint64(2)]) > cv)) << k
     # the centres i and v: themselves, their vacant neighbours (unmarked ones for v) and the
     # neighbours of the walkable ones (the caller has stamped the moved vacancy, on i)
     for side in range(2):
         bu = iu if side == 0 else vu
         abits = vi if side == 0 else uv
         wbits = wi if side == 0 else wv
-        if pk[np.uint64(bu) * np.uint64(4) + np.uint64(0)] == VAC:
+        if pk[bu * P4] == VAC:
             q = site_vac[bu]
             if vstamp[q] != stamp:
                 vstamp[q] = stamp
@@ -936,19 +937,19 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
             continue
         for k in range(z):
             if (abits >> k) & 1:
-                n = nb[np.uint64(bu) * zu + np.uint64(k)]
+                n = nb[bu * zu + np.uint64(k)]
                 q = site_vac[np.uint64(n)]
                 if vstamp[q] != stamp:
                     vstamp[q] = stamp
                     lst[nl] = n
                     nl += 1
             if (wbits >> k) & 1:
-                nu = np.uint64(nb[np.uint64(bu) * zu + np.uint64(k)])
+                nu = np.uint64(nb[bu * zu + np.uint64(k)])
                 for k2 in range(z):
-                    m = nb[np.uint64(nu) * zu + np.uint64(k2)]
+                    m = nb[nu * zu + np.uint64(k2)]
                     if m >= 0:
                         mu = np.uint64(m)
-                        if pk[np.uint64(mu) * np.uint64(4) + np.uint64(0)] == VAC:
+                        if pk[mu * P4] == VAC:
                             q = site_vac[mu]
                             if vstamp[q] != stamp:
                                 vstamp[q] = stamp
@@ -973,24 +974,24 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                 lst[nl] = c
                 nl += 1
             for k in range(z):
-                n = nb[np.uint64(cu) * zu + np.uint64(k)]
+                n = nb[cu * zu + np.uint64(k)]
                 if n < 0:
                     continue
                 nu = np.uint64(n)
                 if mark[nu] == ms:
                     continue
-                if pk[np.uint64(nu) * np.uint64(4) + np.uint64(0)] == VAC:
+                if pk[nu * P4] == VAC:
                     q = site_vac[nu]
                     if vstamp[q] != stamp:
                         vstamp[q] = stamp
                         lst[nl] = n
                         nl += 1
-                if pk[np.uint64(nu) * np.uint64(4) + np.uint64(3)] - pk[np.uint64(nu) * np.uint64(4) + np.uint64(2)] > 1:  # n has a vacant neighbour besides c
+                if pk[nu * P4 + np.uint64(3)] - pk[nu * P4 + np.uint64(2)] > 1:  # n has a vacant neighbour besides c
                     for k2 in range(z):
-                        m = nb[np.uint64(nu) * zu + np.uint64(k2)]
+                        m = nb[nu * zu + np.uint64(k2)]
                         if m >= 0:
                             mu = np.uint64(m)
-                            if pk[np.uint64(mu) * np.uint64(4) + np.uint64(0)] == VAC:
+                            if pk[mu * P4] == VAC:
                                 q = site_vac[mu]
                                 if vstamp[q] != stamp:
                                     vstamp[q] = stamp
@@ -1013,10 +1014,10 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     n = occ.shape[0]
     pk = np.empty(4 * n, dtype=np.int8)  # flat rows: constant strides in the loop
     for x in range(n):
-        pk[np.uint64(x) * np.uint64(4) + np.uint64(0)] = occ[x]
-        pk[np.uint64(x) * np.uint64(4) + np.uint64(1)] = ncl[x]
-        pk[np.uint64(x) * np.uint64(4) + np.uint64(2)] = nion[x]
-        pk[np.uint64(x) * np.uint64(4) + np.uint64(3)] = zval[x]
+        pk[4 * x] = occ[x]
+        pk[4 * x + 1] = ncl[x]
+        pk[4 * x + 2] = nion[x]
+        pk[4 * x + 3] = zval[x]
     z = nb.shape[1]
     nbf = np.ascontiguousarray(nb).reshape(-1)
     vff = np.ascontiguousarray(vfac).reshape(-1)
@@ -1045,9 +1046,9 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
                            d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
-        occ[x] = pk[np.uint64(x) * np.uint64(4) + np.uint64(0)]
-        ncl[x] = pk[np.uint64(x) * np.uint64(4) + np.uint64(1)]
-        nion[x] = pk[np.uint64(x) * np.uint64(4) + np.uint64(2)]
+        occ[x] = pk[4 * x]
+        ncl[x] = pk[4 * x + 1]
+        nion[x] = pk[4 * x + 2]
     return code
 
 
@@ -1109,7 +1110,7 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         last = -1
         cum = 0.0
         for k in range(z):
-            w = vrates[np.uint64(qu) * zw + np.uint64(k)]
+            w = vrates[qu * zw + np.uint64(k)]
             if w > 0.0:
                 last = k
                 cum += w
@@ -1119,29 +1120,29 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         if kk < 0:
             kk = last
         kku = np.uint64(kk)
-        i = nb[np.uint64(vu) * zu + np.uint64(kku)]
+        i = nb[vu * zu + np.uint64(kku)]
         iu = np.uint64(i)
-        sp = pk[np.uint64(iu) * np.uint64(4) + np.uint64(0)]
+        sp = pk[iu * P4]
         c = np.int64(sp)
         c8 = np.int8(sp)
-        pk[np.uint64(vu) * np.uint64(4) + np.uint64(0)] = sp
-        pk[np.uint64(iu) * np.uint64(4) + np.uint64(0)] = VAC
+        pk[vu * P4] = sp
+        pk[iu * P4] = VAC
         site_vac[vu] = -1
         site_vac[iu] = q
         vac_site[qu] = i
         vres[vu] += t - varr[qu]
         varr[qu] = t
         for k in range(z):
-            y = nb[np.uint64(iu) * zu + np.uint64(k)]
+            y = nb[iu * zu + np.uint64(k)]
             if y >= 0:
                 yu = np.uint64(y)
-                pk[np.uint64(yu) * np.uint64(4) + np.uint64(2)] -= 1
-                pk[np.uint64(yu) * np.uint64(4) + np.uint64(1)] -= c8
-            y = nb[np.uint64(vu) * zu + np.uint64(k)]
+                pk[yu * P4 + np.uint64(2)] -= 1
+                pk[yu * P4 + np.uint64(1)] -= c8
+            y = nb[vu * zu + np.uint64(k)]
             if y >= 0:
                 yu = np.uint64(y)
-                pk[np.uint64(yu) * np.uint64(4) + np.uint64(2)] += 1
-                pk[np.uint64(yu) * np.uint64(4) + np.uint64(1)] += c8
+                pk[yu * P4 + np.uint64(2)] += 1
+                pk[yu * P4 + np.uint64(1)] += c8
         dx = -np.int64(jv[vu, kku, 0])
         dy = -np.int64(jv[vu, kku, 1])
         dz = -np.int64(jv[vu, kku, 2])
