@@ -604,7 +604,7 @@ def _single_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, windo
 
 @njit(cache=True)
 def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow_fast, periodic, hopt,
-         nb, jv, zval, d2s, d2i, ba, bv, ivb, vfac, el_idx, el_p, el_sites, el_of, afac, cfac,
+         nb, jv, zval, d2s, d2i, cnm, ba, bv, ivb, vfac, el_idx, el_p, el_sites, el_of, afac, cfac,
          occ, ncl, nion, site_vac, vac_site, vrates, crate, tree, vstamp, estamp, varr, vres,
          dR, ion_id, ion_R, ion_nj, ion_sp, ring, ion_W, corr, el_count):
     """Execute events until ``iscal[1] == step_target`` or the clock would pass ``t_max``.
@@ -621,7 +621,7 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
     if allow_fast and nel == 0 and iscal[0] > 1:
         return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
-                          d2s, d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr,
+                          cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr,
                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
     while iscal[1] < step_target:
         cap = iscal[6]
@@ -873,7 +873,7 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
 
 
 @njit(cache=True, inline='always')
-def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
+def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
                    scr, fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
     recomputed (those within two shells of i, v and their vacant neighbours), the same stamps
@@ -890,24 +890,21 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
     first, then recomputed (one call site: compact code)."""
     zu = np.uint64(z)
     nl = 0
-    ms = mark[-1] + 1  # mark i and its neighbours: covered by the centre i
-    mark[-1] = ms
     iu = np.uint64(i)
-    mark[iu] = ms
-    # one branch-free pass over i's neighbours: marks, and bit masks of the vacant ones (vi) and
-    # of those with a vacant neighbour besides i (wi, whose neighbours the centre i walks)
+    # one branch-free pass over i's neighbours: bit masks of the vacant ones (vi) and of those
+    # with a vacant neighbour besides i (wi, whose neighbours the centre i walks)
     vi = np.int64(0)
     wi = np.int64(0)
     for k in range(z):
         n = nb[iu * zu + np.uint64(k)]
         if n >= 0:
             nu = np.uint64(n)
-            mark[nu] = ms
             vi |= np.int64(pk[nu * P4] == VAC) << k
             wi |= np.int64(np.int64(pk[nu * P4 + np.uint64(3)]) - np.int64(pk[nu * P4 + np.uint64(2)]) > 1) << k
-    # v's neighbours: vacant ones (vv: centres), and unmarked ones that are vacant (uv) or have
-    # a vacant neighbour (wv)
+    # v's neighbours: vacant ones (vv: centres), and those not covered by the centre i (i and
+    # its neighbours: the bits of cnm[v, kk]) that are vacant (uv) or have a vacant neighbour (wv)
     vu = np.uint64(v)
+    cov = np.int64(cnm[vu * zu + np.uint64(kk)])
     cv = np.int64(pk[vu * P4] == VAC)  # 0 after an ion hop
     vv = np.int64(0)
     uv = np.int64(0)
@@ -917,7 +914,7 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
         if n >= 0:
             nu = np.uint64(n)
             isv = np.int64(pk[nu * P4] == VAC)
-            um = np.int64(mark[nu] != ms)
+            um = ((cov >> k) & 1) ^ 1
             vv |= isv << k
             uv |= (isv & um) << k
             wv |= (um & np.int64(np.int64(pk[nu * P4 + np.uint64(3)]) - np.int64(pk[nu * P4 + np.uint64(2)]) > cv)) << k
@@ -955,7 +952,19 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
                                 vstamp[q] = stamp
                                 lst[nl] = m
                                 nl += 1
-    # the other centres: vacant neighbours of i (side 0) and of v other than i (side 1); rare
+    # the other centres: vacant neighbours of i (side 0) and of v other than i (side 1); rare.
+    # They skip i and its neighbours (marked here), which the centre i has covered
+    vv &= ~(np.int64(1) << kk)
+    if (vi | vv) == 0:
+        ms = np.int64(0)
+    else:
+        ms = mark[-1] + 1
+        mark[-1] = ms
+        mark[iu] = ms
+        for k in range(z):
+            n = nb[iu * zu + np.uint64(k)]
+            if n >= 0:
+                mark[np.uint64(n)] = ms
     for side in range(2):
         base = i if side == 0 else v
         bits = vi if side == 0 else vv
@@ -965,8 +974,6 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
             if not ((bits >> j) & 1):
                 continue
             c = nb[np.uint64(base) * zu + np.uint64(j)]
-            if side == 1 and c == i:
-                continue
             cu = np.uint64(c)
             q = site_vac[cu]
             if vstamp[q] != stamp:
@@ -1006,8 +1013,8 @@ def _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac,
 
 
 @njit(cache=True)
-def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, d2s,
-               d2i, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, cnm,
+               bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                ion_id, ion_R, ion_nj, ring, ion_W, corr):
     """Pack the site table, run :func:`_multi_loop` (coordination as a compile-time constant for
     z = 6, 8, 12) and write occ/ncl/nion back."""
@@ -1031,19 +1038,19 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     lst = np.empty(vac_site.shape[0], dtype=np.int64)  # vacancies to recompute (_refresh_hop_p)
     if z == 8:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
     elif z == 6:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
     elif z == 12:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
     else:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           d2s, d2i, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
         occ[x] = pk[4 * x]
@@ -1053,8 +1060,8 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 
 
 @njit(cache=True)
-def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, d2s,
-                d2i, scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, cnm,
+                scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                 ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
@@ -1178,7 +1185,7 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
-        _refresh_hop_p(i, v, stamp, nleaf, z, nb, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
+        _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
                        scr, fsc, mark, lst)
     rng[0] = s0
     rng[1] = s1

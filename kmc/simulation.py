@@ -97,6 +97,18 @@ class _Geometry:
         self.d2s = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=self.d2s[1:])
         self.d2i = cand[keep].astype(np.int32)
+        # cnm[x, k], bit j: the neighbour j of x is the neighbour k of x or one of its neighbours
+        # (what the many-vacancy loop's refresh after a hop x -> nb[x, k] has covered from nb[x, k])
+        cnm = np.zeros((n, z), dtype=np.int64)
+        ext_nb = np.concatenate([nb, np.full((1, z), -1)], axis=0)  # row n: no neighbours
+        for k in range(z):
+            y = nb[:, k]
+            nb_y = ext_nb[np.where(y >= 0, y, n)]
+            for j in range(z):
+                xj = nb[:, j]
+                hit = (xj >= 0) & (y >= 0) & ((xj == y) | (nb_y == xj[:, None]).any(axis=1))
+                cnm[:, k] |= hit.astype(np.int64) << j
+        self.cnm = cnm.astype(np.int32).reshape(-1)
 
 
 def _geometry(graph: SublatticeGraph) -> _Geometry:
@@ -380,7 +392,7 @@ class Simulation:
             return int(_k._run(
                 np.int64(step_target), float(t_max), s["iscal"], s["fscal"], s["rng"],
                 self.clock == "mean", self.track_ions, np.int64(self.tracer_window), self._fast, g.full, self.hopt,
-                g.nb, g.jv, g.zval, g.d2s, g.d2i, self.ba, self.bv, self.ivb, self.vfac,
+                g.nb, g.jv, g.zval, g.d2s, g.d2i, g.cnm, self.ba, self.bv, self.ivb, self.vfac,
                 self.el_idx, self.el_p, self.el_sites, self.el_of, self.afac, self.cfac,
                 s["occ"], s["ncl"], s["nion"], s["site_vac"], s["vac_site"], s["vrates"], s["crate"],
                 s["tree"], s["vstamp"], s["estamp"], s["varr"], s["vres"], s["dR"], s["ion_id"],
