@@ -165,12 +165,15 @@ def _exp_samples(s, n):
 
 @njit(cache=True, inline='always')
 def _tree_set(tree, nleaf, leaf, val):
+    """Set a leaf and the sums above it. The running sum stays in a register (each parent is
+    its two children added: IEEE addition is commutative, so ``val + sibling`` is bitwise
+    ``tree[2n] + tree[2n+1]``) instead of being stored and read back at every level."""
     n = nleaf + leaf
     tree[n] = val
-    n >>= 1
-    while n >= 1:
-        tree[n] = tree[2 * n] + tree[2 * n + 1]
+    while n > 1:
+        val = val + tree[n ^ 1]
         n >>= 1
+        tree[n] = val
 
 
 @njit(cache=True, inline='always')
