@@ -888,9 +888,11 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
     that have a vacant neighbour other than c (``zval − nion`` of n, in the packed row): at 1 %
     vacancies ~8 packed rows per centre instead of 39 list entries. The centre i (the vacancy's
     new site) is also a vacant neighbour of v: walked once; and the other centres skip i and
-    its neighbours (marked), which the centre i covers: it touches them and walks every one that
-    has a vacant neighbour besides i. The vacancies found are stamped and listed in ``lst``
-    first, then recomputed (one call site: compact code)."""
+    its neighbours, which the centre i covers: it touches them and walks every one that has a
+    vacant neighbour besides i. Which of v's neighbours those are is read from the geometry's
+    common-neighbour mask ``cnm[v, kk]`` (i = nb[v, kk]); the rare other centres mark them. The
+    vacancies found are stamped and listed in ``lst`` first, then recomputed (one call site:
+    compact code)."""
     zu = np.uint64(z)
     nl = 0
     iu = np.uint64(i)
