@@ -876,6 +876,44 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
 
 
 @njit(cache=True, inline='always')
+def _list_vacant_neighbors(nu, z, nb, pk, site_vac, vstamp, stamp, lst, nl):
+    """Stamp every vacancy next to site ``nu`` that this refresh has not stamped yet and append
+    its site to ``lst``; returns the new length of the list."""
+    zu = np.uint64(z)
+    for k in range(z):
+        m = nb[nu * zu + np.uint64(k)]
+        if m >= 0:
+            mu = np.uint64(m)
+            if pk[mu * P4] == VAC:
+                q = site_vac[mu]
+                if vstamp[q] != stamp:
+                    vstamp[q] = stamp
+                    lst[nl] = m
+                    nl += 1
+    return nl
+
+
+@njit(cache=True, inline='always')
+def _neighbor_masks(cu, z, nb, pk, cov, thr):
+    """Bit masks over the neighbours n of site ``cu``: vacant; vacant and not in ``cov``; not in
+    ``cov`` and with more than ``thr`` vacant neighbours (``zval − nion`` of n). Branch-free."""
+    zu = np.uint64(z)
+    vac = np.int64(0)
+    unc = np.int64(0)
+    walk = np.int64(0)
+    for k in range(z):
+        n = nb[cu * zu + np.uint64(k)]
+        if n >= 0:
+            nu = np.uint64(n)
+            isv = np.int64(pk[nu * P4] == VAC)
+            um = ((cov >> k) & 1) ^ 1
+            vac |= isv << k
+            unc |= (isv & um) << k
+            walk |= (um & np.int64(np.int64(pk[nu * P4 + np.uint64(3)]) - np.int64(pk[nu * P4 + np.uint64(2)]) > thr)) << k
+    return vac, unc, walk
+
+
+@njit(cache=True, inline='always')
 def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
                    scr, fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
@@ -896,33 +934,14 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
     zu = np.uint64(z)
     nl = 0
     iu = np.uint64(i)
-    # one branch-free pass over i's neighbours: bit masks of the vacant ones (vi) and of those
-    # with a vacant neighbour besides i (wi, whose neighbours the centre i walks)
-    vi = np.int64(0)
-    wi = np.int64(0)
-    for k in range(z):
-        n = nb[iu * zu + np.uint64(k)]
-        if n >= 0:
-            nu = np.uint64(n)
-            vi |= np.int64(pk[nu * P4] == VAC) << k
-            wi |= np.int64(np.int64(pk[nu * P4 + np.uint64(3)]) - np.int64(pk[nu * P4 + np.uint64(2)]) > 1) << k
-    # v's neighbours: vacant ones (vv: centres), and those not covered by the centre i (i and
+    # one branch-free pass over the neighbours of each: bit masks of i's vacant neighbours (vi)
+    # and of those with a vacant neighbour besides i (wi, whose neighbours the centre i walks);
+    # of v's vacant neighbours (vv: centres), and of those not covered by the centre i (i and
     # its neighbours: the bits of cnm[v, kk]) that are vacant (uv) or have a vacant neighbour (wv)
+    vi, _, wi = _neighbor_masks(iu, z, nb, pk, np.int64(0), np.int64(1))
     vu = np.uint64(v)
-    cov = np.int64(cnm[vu * zu + np.uint64(kk)])
     cv = np.int64(pk[vu * P4] == VAC)  # 0 after an ion hop
-    vv = np.int64(0)
-    uv = np.int64(0)
-    wv = np.int64(0)
-    for k in range(z):
-        n = nb[vu * zu + np.uint64(k)]
-        if n >= 0:
-            nu = np.uint64(n)
-            isv = np.int64(pk[nu * P4] == VAC)
-            um = ((cov >> k) & 1) ^ 1
-            vv |= isv << k
-            uv |= (isv & um) << k
-            wv |= (um & np.int64(np.int64(pk[nu * P4 + np.uint64(3)]) - np.int64(pk[nu * P4 + np.uint64(2)]) > cv)) << k
+    vv, uv, wv = _neighbor_masks(vu, z, nb, pk, np.int64(cnm[vu * zu + np.uint64(kk)]), cv)
     # the centres i and v: themselves, their vacant neighbours (unmarked ones for v) and the
     # neighbours of the walkable ones (the caller has stamped the moved vacancy, on i)
     for side in range(2):
@@ -946,17 +965,8 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
                     lst[nl] = n
                     nl += 1
             if (wbits >> k) & 1:
-                nu = np.uint64(nb[bu * zu + np.uint64(k)])
-                for k2 in range(z):
-                    m = nb[nu * zu + np.uint64(k2)]
-                    if m >= 0:
-                        mu = np.uint64(m)
-                        if pk[mu * P4] == VAC:
-                            q = site_vac[mu]
-                            if vstamp[q] != stamp:
-                                vstamp[q] = stamp
-                                lst[nl] = m
-                                nl += 1
+                nl = _list_vacant_neighbors(np.uint64(nb[bu * zu + np.uint64(k)]), z, nb, pk, site_vac, vstamp,
+                                            stamp, lst, nl)
     # the other centres: vacant neighbours of i (side 0) and of v other than i (side 1); rare.
     # They skip i and its neighbours (marked here), which the centre i has covered
     vv &= ~(np.int64(1) << kk)
@@ -985,30 +995,16 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
                 vstamp[q] = stamp
                 lst[nl] = c
                 nl += 1
+            # c's vacant neighbours (those that are i or next to i are listed already), and the
+            # vacant neighbours of c's neighbours n that have one besides c, unless the centre i
+            # has walked n (marked)
+            nl = _list_vacant_neighbors(cu, z, nb, pk, site_vac, vstamp, stamp, lst, nl)
             for k in range(z):
                 n = nb[cu * zu + np.uint64(k)]
-                if n < 0:
-                    continue
-                nu = np.uint64(n)
-                if mark[nu] == ms:
-                    continue
-                if pk[nu * P4] == VAC:
-                    q = site_vac[nu]
-                    if vstamp[q] != stamp:
-                        vstamp[q] = stamp
-                        lst[nl] = n
-                        nl += 1
-                if pk[nu * P4 + np.uint64(3)] - pk[nu * P4 + np.uint64(2)] > 1:  # n has a vacant neighbour besides c
-                    for k2 in range(z):
-                        m = nb[nu * zu + np.uint64(k2)]
-                        if m >= 0:
-                            mu = np.uint64(m)
-                            if pk[mu * P4] == VAC:
-                                q = site_vac[mu]
-                                if vstamp[q] != stamp:
-                                    vstamp[q] = stamp
-                                    lst[nl] = m
-                                    nl += 1
+                if n >= 0:
+                    nu = np.uint64(n)
+                    if mark[nu] != ms and pk[nu * P4 + np.uint64(3)] - pk[nu * P4 + np.uint64(2)] > 1:
+                        nl = _list_vacant_neighbors(nu, z, nb, pk, site_vac, vstamp, stamp, lst, nl)
     for t in range(nl):
         y = lst[t]
         q = np.int64(site_vac[np.uint64(y)])  # signed: nleaf + q must stay an integer without numba
