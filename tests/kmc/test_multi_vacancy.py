@@ -83,3 +83,23 @@ def test_many_vacancy_fast_path_without_numba():
     assert sim.n_vacancies > 2
     sim.run(hops=300)
     assert res == {"digest": state_digest(sim), "steps": 300}
+
+
+@pytest.mark.parametrize("lattice, cells, periodic_z", [("perovskite-x", (3, 3, 4), False), ("bcc", 3, True)])
+def test_common_neighbour_mask_matches_neighbour_sets(lattice, cells, periodic_z):
+    """``cnm[x, k]`` bit j (which neighbours of x the refresh after a hop x -> nb[x, k] has
+    covered from nb[x, k]) equals the set definition: nb[x, j] is nb[x, k] or one of its
+    neighbours; nothing is set across an open end."""
+    from halide_ionics.kmc.simulation import _geometry
+
+    g = build_lattice(lattice, cells, 5.8, periodic_z)
+    nb = g.neighbors
+    z = nb.shape[1]
+    cnm = _geometry(g).cnm.reshape(nb.shape)
+    assert (nb < 0).any() == (not periodic_z)
+    for x in range(g.n_sites):
+        for k in range(z):
+            y = nb[x, k]
+            near = set() if y < 0 else {y} | {w for w in nb[y] if w >= 0}
+            want = sum(1 << j for j in range(z) if nb[x, j] >= 0 and nb[x, j] in near)
+            assert cnm[x, k] == want, (x, k)
