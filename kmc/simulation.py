@@ -99,16 +99,19 @@ class _Geometry:
         self.d2i = cand[keep].astype(np.int32)
         # cnm[x, k], bit j: the neighbour j of x is the neighbour k of x or one of its neighbours
         # (what the many-vacancy loop's refresh after a hop x -> nb[x, k] has covered from nb[x, k])
-        cnm = np.zeros((n, z), dtype=np.int64)
-        ext_nb = np.concatenate([nb, np.full((1, z), -1)], axis=0)  # row n: no neighbours
+        nb32 = self.nb
+        ext_nb = np.concatenate([nb32, np.full((1, z), -1, dtype=np.int32)], axis=0)  # row n: none
+        bit = np.int64(1) << np.arange(z, dtype=np.int64)
+        cnm = np.zeros((n, z), dtype=np.int32)
         for k in range(z):
-            y = nb[:, k]
+            y = nb32[:, k]
             nb_y = ext_nb[np.where(y >= 0, y, n)]
-            for j in range(z):
-                xj = nb[:, j]
-                hit = (xj >= 0) & (y >= 0) & ((xj == y) | (nb_y == xj[:, None]).any(axis=1))
-                cnm[:, k] |= hit.astype(np.int64) << j
-        self.cnm = cnm.astype(np.int32).reshape(-1)
+            hit = nb32 == y[:, None]
+            for t in range(z):
+                hit |= nb32 == nb_y[:, t:t + 1]
+            hit &= (nb32 >= 0) & (y >= 0)[:, None]
+            cnm[:, k] = hit @ bit
+        self.cnm = cnm.reshape(-1)
 
 
 def _geometry(graph: SublatticeGraph) -> _Geometry:
