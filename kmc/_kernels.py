@@ -186,6 +186,7 @@ def _is_neighbor(nb, a, b):
 
 @njit(cache=True, inline='always')
 def _is_neighbor_f(nbf, zu, a, b):
+    """:func:`_is_neighbor` on the flat neighbour table (``zu`` = coordination, unsigned)."""
     for k in range(zu):
         if nbf[np.uint64(a) * zu + np.uint64(k)] == b:
             return True
@@ -852,17 +853,22 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
                             a = nb[vu * zu + np.uint64(k2)]
                             if a >= 0:
                                 mark[a] = ms
-                                if pk[np.uint64(a) * P4] == VAC:
+                                au = np.uint64(a)
+                                if pk[au * P4] == VAC:
                                     scr[nva] = a
-                                    fsc[nva, 0] = bv[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)]]
-                                    fsc[nva, 1] = bv[pk[np.uint64(a) * P4 + np.uint64(1)] + 1, pk[np.uint64(a) * P4 + np.uint64(2)] + 1] * ivb[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)]]
+                                    na = pk[au * P4 + np.uint64(1)]  # its Cl and ion neighbours
+                                    ma = pk[au * P4 + np.uint64(2)]
+                                    fsc[nva, 0] = bv[na, ma + 1] * ivb[na, ma]
+                                    fsc[nva, 1] = bv[na + 1, ma + 1] * ivb[na, ma]
                                     nva += 1
                     f = 1.0
                     if more_i:  # (otherwise the loop finds no vacancy: f unchanged)
                         for k2 in range(z):
                             a = nb[iu * zu + np.uint64(k2)]
                             if a >= 0 and a != v and pk[np.uint64(a) * P4] == VAC and mark[a] != ms:
-                                f *= bv[pk[np.uint64(a) * P4 + np.uint64(1)] - c, pk[np.uint64(a) * P4 + np.uint64(2)] - 1] * ivb[pk[np.uint64(a) * P4 + np.uint64(1)], pk[np.uint64(a) * P4 + np.uint64(2)]]
+                                na = pk[np.uint64(a) * P4 + np.uint64(1)]
+                                ma = pk[np.uint64(a) * P4 + np.uint64(2)]
+                                f *= bv[na - c, ma - 1] * ivb[na, ma]
                     for t in range(nva):
                         a = scr[t]
                         if a != i and not _is_neighbor_f(nb, zu, i, a):
@@ -942,7 +948,7 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
     vu = np.uint64(v)
     cv = np.int64(pk[vu * P4] == VAC)  # 0 after an ion hop
     vv, uv, wv = _neighbor_masks(vu, z, nb, pk, np.int64(cnm[vu * zu + np.uint64(kk)]), cv)
-    # the centres i and v: themselves, their vacant neighbours (unmarked ones for v) and the
+    # the centres i and v: themselves, their vacant neighbours (uncovered ones for v) and the
     # neighbours of the walkable ones (the caller has stamped the moved vacancy, on i)
     for side in range(2):
         bu = iu if side == 0 else vu
@@ -1128,7 +1134,7 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         if kk < 0:
             kk = last
         kku = np.uint64(kk)
-        i = nb[vu * zu + np.uint64(kku)]
+        i = nb[vu * zu + kku]
         iu = np.uint64(i)
         sp = pk[iu * P4]
         c = np.int64(sp)
