@@ -127,6 +127,26 @@ def _check_environment() -> None:
         raise InputError("HALIDE_IONICS_CACHE_DIR", v, "must be a path (or unset)")
 
 
+def console_main() -> None:
+    """Entry point of the ``halide-ionics`` command: :func:`main`, then exit with its status.
+
+    After an interrupt (130) or SIGTERM (143) the one-line message is already printed and the
+    workers killed; the process then ends without the interpreter's exit hooks. (The hook of
+    ``concurrent.futures`` wakes the pool's management thread through a pipe the killed pool
+    may have closed, and printed an "Exception ignored ... Bad file descriptor" traceback after
+    the one line, at random.) Outputs are written atomically, so no exit hook has a file to
+    clean up."""
+    status = main()
+    if status in (130, 143):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # pragma: no cover - closed pipe
+                pass
+        os._exit(status)
+    sys.exit(status)
+
+
 def main(argv=None) -> int:
     try:
         _check_environment()

@@ -1,6 +1,4 @@
 """``python -m halide_ionics.coupling.cli``: the same as the ``halide-ionics`` command."""
-import sys
+from halide_ionics.coupling.cli import console_main
 
-from halide_ionics.coupling.cli import main
-
-sys.exit(main())
+console_main()
