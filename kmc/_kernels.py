@@ -812,15 +812,17 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # walking neighbour rows (second shell only where a neighbour has another vacant neighbour),
 # not by scanning the two-shell list of the general loop (same set, same stamps).
 @njit(cache=True, inline='always')
-def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
+def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
     the sum of the rates.
 
     The factor of the other vacancies (:func:`_hop_other_factor`, same products in the same
-    order) is assembled from v's vacant neighbours, listed once with their factors for both
-    species (``scr``/``fsc``), and a mark of v's neighbours (``mark[site] == mark[-1]``)
-    instead of a neighbour search per candidate."""
+    order) is assembled from v's vacant neighbours, listed once (sites and slots in ``scr``,
+    their factors for Br/Cl movers in ``fsc``). Whether such a neighbour a is next to the
+    moving ion's site i = nb[v, k] is a bit of the geometry's common-neighbour mask
+    ``cnm[v, k]``; i's own vacant neighbours are scanned only when it has one that is neither
+    v nor next to v (``zval − nion`` of i, less 1 for v, less the vacant common neighbours)."""
     zu = np.uint64(z)
     zw = np.uint64(z + 2)
     hz = np.uint64(z + 1)  # hopt flat, [2, z+1, z+1, z+1]
@@ -831,7 +833,6 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
     tot = 0.0
     qu = np.uint64(q)
     nva = -1  # v's vacant neighbours not listed yet
-    ms = np.int64(0)
     for k in range(z):
         r = 0.0
         i = nb[vu * zu + np.uint64(k)]
@@ -842,36 +843,41 @@ def _hop_rates_p(q, v, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark):
                 m = np.int64(pk[iu * P4 + np.uint64(2)]) + 1
                 r = hopt[((np.uint64(s) * hz + np.uint64(pk[iu * P4 + np.uint64(1)])) * hz + nv) * hz
                          + np.uint64(m)] * iv * vfac[vu * zu + np.uint64(k)]
-                more_i = m != pk[iu * P4 + np.uint64(3)]  # i has vacant neighbours besides v
-                if not (clean_v and not more_i):
+                more_i = np.int64(pk[iu * P4 + np.uint64(3)]) - m  # i's vacant neighbours besides v
+                if not (clean_v and more_i == 0):
                     c = np.int64(s)
                     if nva < 0:
-                        ms = mark[-1] + 1
-                        mark[-1] = ms
                         nva = 0
-                        for k2 in range(z):
-                            a = nb[vu * zu + np.uint64(k2)]
-                            if a >= 0:
-                                mark[a] = ms
-                                au = np.uint64(a)
-                                if pk[au * P4] == VAC:
-                                    scr[nva] = a
-                                    na = pk[au * P4 + np.uint64(1)]  # its Cl and ion neighbours
-                                    ma = pk[au * P4 + np.uint64(2)]
-                                    fsc[nva, 0] = bv[na, ma + 1] * ivb[na, ma]
-                                    fsc[nva, 1] = bv[na + 1, ma + 1] * ivb[na, ma]
-                                    nva += 1
+                        if not clean_v:
+                            for k2 in range(z):
+                                a = nb[vu * zu + np.uint64(k2)]
+                                if a >= 0:
+                                    au = np.uint64(a)
+                                    if pk[au * P4] == VAC:
+                                        scr[nva] = a
+                                        scr[z + nva] = k2
+                                        na = pk[au * P4 + np.uint64(1)]  # its Cl and ion neighbours
+                                        ma = pk[au * P4 + np.uint64(2)]
+                                        fsc[nva, 0] = bv[na, ma + 1] * ivb[na, ma]
+                                        fsc[nva, 1] = bv[na + 1, ma + 1] * ivb[na, ma]
+                                        nva += 1
+                    cm = np.int64(cnm[vu * zu + np.uint64(k)])
+                    for t in range(nva):
+                        more_i -= (cm >> scr[z + t]) & 1  # vacant common neighbours of i and v
                     f = 1.0
-                    if more_i:  # (otherwise the loop finds no vacancy: f unchanged)
+                    if more_i > 0:  # i has a vacant neighbour that is not v or next to v
                         for k2 in range(z):
                             a = nb[iu * zu + np.uint64(k2)]
-                            if a >= 0 and a != v and pk[np.uint64(a) * P4] == VAC and mark[a] != ms:
-                                na = pk[np.uint64(a) * P4 + np.uint64(1)]
-                                ma = pk[np.uint64(a) * P4 + np.uint64(2)]
-                                f *= bv[na - c, ma - 1] * ivb[na, ma]
+                            if a >= 0 and a != v and pk[np.uint64(a) * P4] == VAC:
+                                own = False
+                                for t in range(nva):
+                                    own |= scr[t] == a
+                                if not own:
+                                    na = pk[np.uint64(a) * P4 + np.uint64(1)]
+                                    ma = pk[np.uint64(a) * P4 + np.uint64(2)]
+                                    f *= bv[na - c, ma - 1] * ivb[na, ma]
                     for t in range(nva):
-                        a = scr[t]
-                        if a != i and not _is_neighbor_f(nb, zu, i, a):
+                        if not ((cm >> scr[z + t]) & 1):
                             f *= fsc[t, c]
                     r *= f
         vrates[qu * zw + np.uint64(k)] = r
@@ -1014,7 +1020,7 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
     for t in range(nl):
         y = lst[t]
         q = np.int64(site_vac[np.uint64(y)])  # signed: nleaf + q must stay an integer without numba
-        tot = _hop_rates_p(q, y, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
+        tot = _hop_rates_p(q, y, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc)
         if tot != tree[nleaf + q]:
             _tree_set(tree, nleaf, q, tot)
 
@@ -1039,8 +1045,8 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     if hopt.shape != (2, z + 1, z + 1, z + 1):
         raise ValueError("hopt must have shape (2, z+1, z+1, z+1)")
     htf = np.ascontiguousarray(hopt).reshape(-1)
-    scr = np.empty(z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours,
-    fsc = np.empty((z, 2))  # their factors for Br/Cl movers, and the neighbour marks
+    scr = np.empty(2 * z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours (sites, slots),
+    fsc = np.empty((z, 2))  # their factors for Br/Cl movers; marks of _refresh_hop_p:
     mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
     lst = np.empty(vac_site.shape[0], dtype=np.int64)  # vacancies to recompute (_refresh_hop_p)
     if z == 8:
@@ -1188,7 +1194,7 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             ion_W[idn, 1] += dy
             ion_W[idn, 2] += dz
             ion_nj[idn] = nj + 1
-        tot = _hop_rates_p(q, i, z, nb, pk, hopt, bv, ivb, vfac, vrates, scr, fsc, mark)
+        tot = _hop_rates_p(q, i, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc)
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
