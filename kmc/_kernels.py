@@ -127,6 +127,7 @@ def _ziggurat_exp_tables():
 _ZIG_R = 7.697117470131487  # start of the tail
 _ZKE, _ZWE, _ZFE = _ziggurat_exp_tables()
 _U255 = np.uint64(255)
+_LOWBIT = np.array([0] + [(b & -b).bit_length() - 1 for b in range(1, 4096)], dtype=np.int64)  # lowest set bit (z <= 12)
 
 
 @njit(cache=True)
@@ -623,7 +624,7 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
         return _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
                            periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
-    if allow_fast and nel == 0 and iscal[0] > 1:
+    if allow_fast and nel == 0 and iscal[0] > 1 and z <= 12:  # (bit masks over neighbour slots: _LOWBIT)
         return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
                           cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr,
                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
@@ -966,19 +967,20 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
                 vstamp[q] = stamp
                 lst[nl] = np.int64(bu)
                 nl += 1
-        if (abits | wbits) == 0:
-            continue
-        for k in range(z):
-            if (abits >> k) & 1:
-                n = nb[bu * zu + np.uint64(k)]
-                q = site_vac[np.uint64(n)]
-                if vstamp[q] != stamp:
-                    vstamp[q] = stamp
-                    lst[nl] = n
-                    nl += 1
-            if (wbits >> k) & 1:
-                nl = _list_vacant_neighbors(np.uint64(nb[bu * zu + np.uint64(k)]), z, nb, pk, site_vac, vstamp,
-                                            stamp, lst, nl)
+        while abits != 0:  # over the set bits (lowest first)
+            k = _LOWBIT[abits & 4095]
+            n = nb[bu * zu + np.uint64(k)]
+            q = site_vac[np.uint64(n)]
+            if vstamp[q] != stamp:
+                vstamp[q] = stamp
+                lst[nl] = n
+                nl += 1
+            abits &= abits - 1
+        while wbits != 0:
+            k = _LOWBIT[wbits & 4095]
+            nl = _list_vacant_neighbors(np.uint64(nb[bu * zu + np.uint64(k)]), z, nb, pk, site_vac, vstamp,
+                                        stamp, lst, nl)
+            wbits &= wbits - 1
     # the other centres: vacant neighbours of i (side 0) and of v other than i (side 1); rare.
     # They skip i and its neighbours (marked here), which the centre i has covered
     vv &= ~(np.int64(1) << kk)
@@ -995,11 +997,9 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
     for side in range(2):
         base = i if side == 0 else v
         bits = vi if side == 0 else vv
-        if bits == 0:
-            continue
-        for j in range(z):
-            if not ((bits >> j) & 1):
-                continue
+        while bits != 0:
+            j = _LOWBIT[bits & 4095]
+            bits &= bits - 1
             c = nb[np.uint64(base) * zu + np.uint64(j)]
             cu = np.uint64(c)
             q = site_vac[cu]
