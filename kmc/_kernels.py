@@ -891,18 +891,23 @@ def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc):
 @njit(cache=True, inline='always')
 def _list_vacant_neighbors(nu, z, nb, pk, site_vac, vstamp, stamp, lst, nl):
     """Stamp every vacancy next to site ``nu`` that this refresh has not stamped yet and append
-    its site to ``lst``; returns the new length of the list."""
+    its site to ``lst``; returns the new length of the list. (A branch-free mask of the vacant
+    neighbours first, then its set bits.)"""
     zu = np.uint64(z)
+    bits = np.int64(0)
     for k in range(z):
         m = nb[nu * zu + np.uint64(k)]
-        if m >= 0:
-            mu = np.uint64(m)
-            if pk[mu * P4] == VAC:
-                q = site_vac[mu]
-                if vstamp[q] != stamp:
-                    vstamp[q] = stamp
-                    lst[nl] = m
-                    nl += 1
+        mu = np.uint64(m if m >= 0 else 0)
+        bits |= (np.int64(m >= 0) & np.int64(pk[mu * P4] == VAC)) << k
+    while bits != 0:
+        k = _LOWBIT[bits & 4095]
+        bits &= bits - 1
+        m = nb[nu * zu + np.uint64(k)]
+        q = site_vac[np.uint64(m)]
+        if vstamp[q] != stamp:
+            vstamp[q] = stamp
+            lst[nl] = m
+            nl += 1
     return nl
 
 
