@@ -867,16 +867,22 @@ def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc):
                         more_i -= (cm >> scr[z + t]) & 1  # vacant common neighbours of i and v
                     f = 1.0
                     if more_i > 0:  # i has a vacant neighbour that is not v or next to v
+                        ib = np.int64(0)  # i's vacant neighbours other than v (branch-free mask)
                         for k2 in range(z):
                             a = nb[iu * zu + np.uint64(k2)]
-                            if a >= 0 and a != v and pk[np.uint64(a) * P4] == VAC:
-                                own = False
-                                for t in range(nva):
-                                    own |= scr[t] == a
-                                if not own:
-                                    na = pk[np.uint64(a) * P4 + np.uint64(1)]
-                                    ma = pk[np.uint64(a) * P4 + np.uint64(2)]
-                                    f *= bv[na - c, ma - 1] * ivb[na, ma]
+                            au = np.uint64(a if a >= 0 else 0)
+                            ib |= (np.int64(a >= 0) & np.int64(a != v) & np.int64(pk[au * P4] == VAC)) << k2
+                        while ib != 0:  # in slot order, those not next to v
+                            k2 = _LOWBIT[ib & 4095]
+                            ib &= ib - 1
+                            a = nb[iu * zu + np.uint64(k2)]
+                            own = False
+                            for t in range(nva):
+                                own |= scr[t] == a
+                            if not own:
+                                na = pk[np.uint64(a) * P4 + np.uint64(1)]
+                                ma = pk[np.uint64(a) * P4 + np.uint64(2)]
+                                f *= bv[na - c, ma - 1] * ivb[na, ma]
                     for t in range(nva):
                         if not ((cm >> scr[z + t]) & 1):
                             f *= fsc[t, c]
