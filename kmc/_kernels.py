@@ -1125,30 +1125,27 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         u, s0, s1, s2, s3 = _xoshiro64(s0, s1, s2, s3)
         r = ((u >> _U11) * _INV53) * tree[1]
         n = 1
-        while n < nleaf:
+        while n < nleaf:  # branch-free: right iff r >= left sum and the right sum is positive
             left = tree[2 * n]
-            if r < left or tree[2 * n + 1] <= 0.0:
-                n = 2 * n
-            else:
-                r -= left
-                n = 2 * n + 1
+            go = np.int64(r >= left) & np.int64(tree[2 * n + 1] > 0.0)
+            r -= left * np.float64(go)  # (left·0 = 0 and r − 0 = r: the same r as the branch)
+            n = 2 * n + go
         q = n - nleaf
         steps += 1
         qu = np.uint64(q)
         v = vac_site[qu]
         vu = np.uint64(v)
-        kk = -1
-        last = -1
+        # the first event whose cumulative sum exceeds r: the count of sums r passes (the sums
+        # do not decrease and adding a zero rate leaves them unchanged), branch-free
+        kk = 0
+        last = 0
         cum = 0.0
         for k in range(z):
             w = vrates[qu * zw + np.uint64(k)]
-            if w > 0.0:
-                last = k
-                cum += w
-                if r < cum:
-                    kk = k
-                    break
-        if kk < 0:
+            cum += w
+            kk += r >= cum
+            last = k if w > 0.0 else last
+        if kk >= z:
             kk = last
         kku = np.uint64(kk)
         i = nb[vu * zu + kku]
