@@ -127,6 +127,7 @@ def _ziggurat_exp_tables():
 _ZIG_R = 7.697117470131487  # start of the tail
 _ZKE, _ZWE, _ZFE = _ziggurat_exp_tables()
 _U255 = np.uint64(255)
+_POP12 = np.array([bin(b).count('1') for b in range(4096)], dtype=np.int64)  # set bits (z <= 12)
 _LOWBIT = np.array([0] + [(b & -b).bit_length() - 1 for b in range(1, 4096)], dtype=np.int64)  # lowest set bit (z <= 12)
 
 
@@ -813,17 +814,19 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # walking neighbour rows (second shell only where a neighbour has another vacant neighbour),
 # not by scanning the two-shell list of the general loop (same set, same stamps).
 @njit(cache=True, inline='always')
-def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc):
+def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
     the sum of the rates.
 
     The factor of the other vacancies (:func:`_hop_other_factor`, same products in the same
-    order) is assembled from v's vacant neighbours, listed once (sites and slots in ``scr``,
-    their factors for Br/Cl movers in ``fsc``). Whether such a neighbour a is next to the
+    order) is assembled from v's vacant neighbours, found once (a bit mask of their slots, their
+    factors for Br/Cl movers in ``fsc`` by slot). Whether such a neighbour a is next to the
     moving ion's site i = nb[v, k] is a bit of the geometry's common-neighbour mask
     ``cnm[v, k]``; i's own vacant neighbours are scanned only when it has one that is neither
-    v nor next to v (``zval − nion`` of i, less 1 for v, less the vacant common neighbours)."""
+    v nor next to v (``zval − nion`` of i, less 1 for v, less the vacant common neighbours).
+    Neighbour tests build bit masks without branches; the loops run over their set bits
+    (``_LOWBIT``, in slot order: the products keep their order)."""
     zu = np.uint64(z)
     zw = np.uint64(z + 2)
     hz = np.uint64(z + 1)  # hopt flat, [2, z+1, z+1, z+1]
@@ -833,7 +836,7 @@ def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc):
     clean_v = pk[vu * P4 + np.uint64(2)] == pk[vu * P4 + np.uint64(3)]
     tot = 0.0
     qu = np.uint64(q)
-    nva = -1  # v's vacant neighbours not listed yet
+    vm = np.int64(-1)  # v's vacant neighbours not listed yet
     for k in range(z):
         r = 0.0
         i = nb[vu * zu + np.uint64(k)]
@@ -847,24 +850,24 @@ def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc):
                 more_i = np.int64(pk[iu * P4 + np.uint64(3)]) - m  # i's vacant neighbours besides v
                 if not (clean_v and more_i == 0):
                     c = np.int64(s)
-                    if nva < 0:
-                        nva = 0
+                    if vm < 0:  # v's vacant neighbours: slot mask, factors for Br/Cl movers by slot
+                        vm = np.int64(0)
                         if not clean_v:
                             for k2 in range(z):
                                 a = nb[vu * zu + np.uint64(k2)]
-                                if a >= 0:
-                                    au = np.uint64(a)
-                                    if pk[au * P4] == VAC:
-                                        scr[nva] = a
-                                        scr[z + nva] = k2
-                                        na = pk[au * P4 + np.uint64(1)]  # its Cl and ion neighbours
-                                        ma = pk[au * P4 + np.uint64(2)]
-                                        fsc[nva, 0] = bv[na, ma + 1] * ivb[na, ma]
-                                        fsc[nva, 1] = bv[na + 1, ma + 1] * ivb[na, ma]
-                                        nva += 1
+                                au = np.uint64(a if a >= 0 else 0)
+                                vm |= (np.int64(a >= 0) & np.int64(pk[au * P4] == VAC)) << k2
+                            b2 = vm
+                            while b2 != 0:
+                                k2 = _LOWBIT[b2 & 4095]
+                                b2 &= b2 - 1
+                                au = np.uint64(nb[vu * zu + np.uint64(k2)])
+                                na = pk[au * P4 + np.uint64(1)]  # its Cl and ion neighbours
+                                ma = pk[au * P4 + np.uint64(2)]
+                                fsc[k2, 0] = bv[na, ma + 1] * ivb[na, ma]
+                                fsc[k2, 1] = bv[na + 1, ma + 1] * ivb[na, ma]
                     cm = np.int64(cnm[vu * zu + np.uint64(k)])
-                    for t in range(nva):
-                        more_i -= (cm >> scr[z + t]) & 1  # vacant common neighbours of i and v
+                    more_i -= _POP12[vm & cm]  # less the vacant common neighbours of i and v
                     f = 1.0
                     if more_i > 0:  # i has a vacant neighbour that is not v or next to v
                         ib = np.int64(0)  # i's vacant neighbours other than v (branch-free mask)
@@ -877,15 +880,18 @@ def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc):
                             ib &= ib - 1
                             a = nb[iu * zu + np.uint64(k2)]
                             own = False
-                            for t in range(nva):
-                                own |= scr[t] == a
+                            b2 = vm & cm
+                            while b2 != 0:
+                                own |= nb[vu * zu + np.uint64(_LOWBIT[b2 & 4095])] == a
+                                b2 &= b2 - 1
                             if not own:
                                 na = pk[np.uint64(a) * P4 + np.uint64(1)]
                                 ma = pk[np.uint64(a) * P4 + np.uint64(2)]
                                 f *= bv[na - c, ma - 1] * ivb[na, ma]
-                    for t in range(nva):
-                        if not ((cm >> scr[z + t]) & 1):
-                            f *= fsc[t, c]
+                    b2 = vm & ~cm  # v's vacant neighbours not next to i, in slot order
+                    while b2 != 0:
+                        f *= fsc[_LOWBIT[b2 & 4095], c]
+                        b2 &= b2 - 1
                     r *= f
         vrates[qu * zw + np.uint64(k)] = r
         tot += r
@@ -939,7 +945,7 @@ def _neighbor_masks(cu, z, nb, pk, cov, thr):
 
 @njit(cache=True, inline='always')
 def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
-                   scr, fsc, mark, lst):
+                   fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
     recomputed (those within two shells of i, v and their vacant neighbours), the same stamps
     and the same leaves (the order of the recomputations does not matter: rates are functions
@@ -1031,7 +1037,7 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
     for t in range(nl):
         y = lst[t]
         q = np.int64(site_vac[np.uint64(y)])  # signed: nleaf + q must stay an integer without numba
-        tot = _hop_rates_p(q, y, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc)
+        tot = _hop_rates_p(q, y, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc)
         if tot != tree[nleaf + q]:
             _tree_set(tree, nleaf, q, tot)
 
@@ -1056,25 +1062,25 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     if hopt.shape != (2, z + 1, z + 1, z + 1):
         raise ValueError("hopt must have shape (2, z+1, z+1, z+1)")
     htf = np.ascontiguousarray(hopt).reshape(-1)
-    scr = np.empty(2 * z, dtype=np.int64)  # scratch of _hop_rates_p: v's vacant neighbours (sites, slots),
-    fsc = np.empty((z, 2))  # their factors for Br/Cl movers; marks of _refresh_hop_p:
+    fsc = np.empty((z, 2))  # scratch of _hop_rates_p: Br/Cl-mover factors of v's vacant neighbours (by slot)
+    # marks of _refresh_hop_p:
     mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
     lst = np.empty(vac_site.shape[0], dtype=np.int64)  # vacancies to recompute (_refresh_hop_p)
     if z == 8:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
     elif z == 6:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
     elif z == 12:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
     else:
         code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, scr, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
                            ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
         occ[x] = pk[4 * x]
@@ -1085,7 +1091,7 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 
 @njit(cache=True)
 def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, cnm,
-                scr, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                 ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
@@ -1202,12 +1208,12 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             ion_W[idn, 1] += dy
             ion_W[idn, 2] += dz
             ion_nj[idn] = nj + 1
-        tot = _hop_rates_p(q, i, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, scr, fsc)
+        tot = _hop_rates_p(q, i, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc)
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
         _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
-                       scr, fsc, mark, lst)
+                       fsc, mark, lst)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2
