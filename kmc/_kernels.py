@@ -901,16 +901,11 @@ def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc):
 
 
 @njit(cache=True, inline='always')
-def _list_vacant_neighbors(nu, z, nb, pk, site_vac, vstamp, stamp, lst, nl):
-    """Stamp every vacancy next to site ``nu`` that this refresh has not stamped yet and append
-    its site to ``lst``; returns the new length of the list. (A branch-free mask of the vacant
-    neighbours first, then its set bits.)"""
+def _list_slots(nu, bits, z, nb, site_vac, vstamp, stamp, lst, nl):
+    """Stamp the vacancies on the neighbours of site ``nu`` in the set bits of ``bits`` (slots,
+    lowest first) that this refresh has not stamped yet and append their sites to ``lst``;
+    returns the new length of the list."""
     zu = np.uint64(z)
-    bits = np.int64(0)
-    for k in range(z):
-        m = nb[nu * zu + np.uint64(k)]
-        mu = np.uint64(m if m >= 0 else 0)
-        bits |= (np.int64(m >= 0) & np.int64(pk[mu * P4] == VAC)) << k
     while bits != 0:
         k = _LOWBIT[bits & 4095]
         bits &= bits - 1
@@ -921,6 +916,20 @@ def _list_vacant_neighbors(nu, z, nb, pk, site_vac, vstamp, stamp, lst, nl):
             lst[nl] = m
             nl += 1
     return nl
+
+
+@njit(cache=True, inline='always')
+def _list_vacant_neighbors(nu, z, nb, pk, site_vac, vstamp, stamp, lst, nl):
+    """Stamp every vacancy next to site ``nu`` that this refresh has not stamped yet and append
+    its site to ``lst``; returns the new length of the list. (A branch-free mask of the vacant
+    neighbours first, then its set bits.)"""
+    zu = np.uint64(z)
+    bits = np.int64(0)
+    for k in range(z):
+        m = nb[nu * zu + np.uint64(k)]
+        mu = np.uint64(m if m >= 0 else 0)
+        bits |= (np.int64(m >= 0) & np.int64(pk[mu * P4] == VAC)) << k
+    return _list_slots(nu, bits, z, nb, site_vac, vstamp, stamp, lst, nl)
 
 
 @njit(cache=True, inline='always')
@@ -984,15 +993,7 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
                 vstamp[q] = stamp
                 lst[nl] = np.int64(bu)
                 nl += 1
-        while abits != 0:  # over the set bits (lowest first)
-            k = _LOWBIT[abits & 4095]
-            n = nb[bu * zu + np.uint64(k)]
-            q = site_vac[np.uint64(n)]
-            if vstamp[q] != stamp:
-                vstamp[q] = stamp
-                lst[nl] = n
-                nl += 1
-            abits &= abits - 1
+        nl = _list_slots(bu, abits, z, nb, site_vac, vstamp, stamp, lst, nl)
         while wbits != 0:
             k = _LOWBIT[wbits & 4095]
             nl = _list_vacant_neighbors(np.uint64(nb[bu * zu + np.uint64(k)]), z, nb, pk, site_vac, vstamp,
