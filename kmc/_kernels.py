@@ -186,15 +186,6 @@ def _is_neighbor(nb, a, b):
     return False
 
 
-@njit(cache=True, inline='always')
-def _is_neighbor_f(nbf, zu, a, b):
-    """:func:`_is_neighbor` on the flat neighbour table (``zu`` = coordination, unsigned)."""
-    for k in range(zu):
-        if nbf[np.uint64(a) * zu + np.uint64(k)] == b:
-            return True
-    return False
-
-
 @njit(cache=True)
 def _hop_other_factor(i, v, c, nb, occ, ncl, nion, bv, ivb):
     """exp(-dE/2kT) from vacancies other than v whose shells change when an ion moves i -> v."""
@@ -812,7 +803,11 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # level (``inline='always'``): a call passing a dozen arrays costs more than the 8 rates it
 # computes. The refresh after a hop finds the vacancies within two shells of the centres by
 # walking neighbour rows (second shell only where a neighbour has another vacant neighbour),
-# not by scanning the two-shell list of the general loop (same set, same stamps).
+# not by scanning the two-shell list of the general loop (same set, same stamps). Which of a
+# site's neighbours to visit is decided without branches, as a bit mask over its neighbour slots,
+# and the loops run over the set bits (``_LOWBIT``; z <= 12): the outcome of a per-slot test
+# changes from hop to hop, and its mispredicted branches, not the loads, set the cost at 1 %
+# vacancies (measured with cycle counters).
 @njit(cache=True, inline='always')
 def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the

@@ -98,7 +98,8 @@ class _Geometry:
         np.cumsum(counts, out=self.d2s[1:])
         self.d2i = cand[keep].astype(np.int32)
         # cnm[x, k], bit j: the neighbour j of x is the neighbour k of x or one of its neighbours
-        # (what the many-vacancy loop's refresh after a hop x -> nb[x, k] has covered from nb[x, k])
+        # (the many-vacancy loop: what its refresh after a hop x -> nb[x, k] has covered from
+        # nb[x, k], and which of x's vacant neighbours are next to the ion on nb[x, k] in its rates)
         nb32 = self.nb
         ext_nb = np.concatenate([nb32, np.full((1, z), -1, dtype=np.int32)], axis=0)  # row n: none
         bit = np.int64(1) << np.arange(z, dtype=np.int64)
