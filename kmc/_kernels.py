@@ -601,7 +601,8 @@ def _single_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, windo
 
 @njit(cache=True)
 def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow_fast, periodic, hopt,
-         nb, jv, zval, d2s, d2i, cnm, ba, bv, ivb, vfac, el_idx, el_p, el_sites, el_of, afac, cfac,
+         nb, jv, zval, d2s, d2i, cnm, jcls, jtab, vtab, ba, bv, ivb, vfac, el_idx, el_p, el_sites, el_of,
+         afac, cfac,
          occ, ncl, nion, site_vac, vac_site, vrates, crate, tree, vstamp, estamp, varr, vres,
          dR, ion_id, ion_R, ion_nj, ion_sp, ring, ion_W, corr, el_count):
     """Execute events until ``iscal[1] == step_target`` or the clock would pass ``t_max``.
@@ -617,9 +618,9 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
                            periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
     if allow_fast and nel == 0 and iscal[0] > 1 and z <= 12:  # (bit masks over neighbour slots: _LOWBIT)
-        return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval,
-                          cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr,
-                          vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
+        return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab,
+                          vtab, zval, cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
+                          varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
     while iscal[1] < step_target:
         cap = iscal[6]
         if iscal[0] >= cap and nel > 0:
@@ -807,9 +808,13 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow
 # site's neighbours to visit is decided without branches, as a bit mask over its neighbour slots,
 # and the loops run over the set bits (``_LOWBIT``; z <= 12): the outcome of a per-slot test
 # changes from hop to hop, and its mispredicted branches, not the loads, set the cost at 1 %
-# vacancies (measured with cycle counters).
+# vacancies (measured with cycle counters). Next come the cache misses: at 16³ cells the tables
+# read at random sites (≈ 2 MB) overflow a 1 MB L2, so with one potential everywhere (the
+# Onsager and coefficient runs) the hop field factor comes from a table by jump class
+# (``jcls``, one byte per slot) instead of the 8-byte ``vfac`` entry, the jump vector from the
+# same class (``jtab``), and the common-neighbour masks are int16 (paired A/B at 1 %: 1.06×).
 @njit(cache=True, inline='always')
-def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc):
+def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, fsc):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
     the sum of the rates.
@@ -840,8 +845,10 @@ def _hop_rates_p(q, v, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc):
             s = pk[iu * P4]
             if s != VAC:
                 m = np.int64(pk[iu * P4 + np.uint64(2)]) + 1
+                jk = vu * zu + np.uint64(k)
+                vf = vfac[np.uint64(jcls[jk]) if bycls else jk]  # (bycls: vfac is the class table)
                 r = hopt[((np.uint64(s) * hz + np.uint64(pk[iu * P4 + np.uint64(1)])) * hz + nv) * hz
-                         + np.uint64(m)] * iv * vfac[vu * zu + np.uint64(k)]
+                         + np.uint64(m)] * iv * vf
                 more_i = np.int64(pk[iu * P4 + np.uint64(3)]) - m  # i's vacant neighbours besides v
                 if not (clean_v and more_i == 0):
                     c = np.int64(s)
@@ -948,8 +955,8 @@ def _neighbor_masks(cu, z, nb, pk, cov, thr):
 
 
 @njit(cache=True, inline='always')
-def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
-                   fsc, mark, lst):
+def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, jcls, bycls, site_vac, vrates,
+                   tree, vstamp, fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
     recomputed (those within two shells of i, v and their vacant neighbours), the same stamps
     and the same leaves (the order of the recomputations does not matter: rates are functions
@@ -1033,14 +1040,14 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
     for t in range(nl):
         y = lst[t]
         q = np.int64(site_vac[np.uint64(y)])  # signed: nleaf + q must stay an integer without numba
-        tot = _hop_rates_p(q, y, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc)
+        tot = _hop_rates_p(q, y, z, nb, cnm, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, fsc)
         if tot != tree[nleaf + q]:
             _tree_set(tree, nleaf, q, tot)
 
 
 @njit(cache=True)
-def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, zval, cnm,
-               bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab,
+               zval, cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                ion_id, ion_R, ion_nj, ring, ion_W, corr):
     """Pack the site table, run :func:`_multi_loop` (coordination as a compile-time constant for
     z = 6, 8, 12) and write occ/ncl/nion back."""
@@ -1062,22 +1069,29 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     # marks of _refresh_hop_p:
     mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
     lst = np.empty(vac_site.shape[0], dtype=np.int64)  # vacancies to recompute (_refresh_hop_p)
+    # hop field factors: by jump class (vtab[jcls]) where that table holds (one potential
+    # everywhere: the (n, z) table stays out of the cache), else vfac; one compilation (a
+    # separate one for the class table ran slower)
+    bycls = vtab.shape[0] > 0
+    if bycls:
+        vff = vtab
+    # coordination as a compile-time constant for z = 6, 8, 12
     if z == 8:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
-                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
+                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
+                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
     elif z == 6:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
-                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
+                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
+                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
     elif z == 12:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
-                           ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
+                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
+                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
     else:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jv, pk,
-                           cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
-                           ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
+        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
+                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
+                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
         occ[x] = pk[4 * x]
         ncl[x] = pk[4 * x + 1]
@@ -1086,8 +1100,8 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 
 
 @njit(cache=True)
-def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jv, pk, cnm,
-                fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, bycls,
+                pk, cnm, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                 ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
@@ -1173,9 +1187,10 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
                 yu = np.uint64(y)
                 pk[yu * P4 + np.uint64(2)] += 1
                 pk[yu * P4 + np.uint64(1)] += c8
-        dx = -np.int64(jv[vu, kku, 0])
-        dy = -np.int64(jv[vu, kku, 1])
-        dz = -np.int64(jv[vu, kku, 2])
+        jc = np.uint64(jcls[vu * zu + kku]) * np.uint64(3)
+        dx = -np.int64(jtab[jc])
+        dy = -np.int64(jtab[jc + np.uint64(1)])
+        dz = -np.int64(jtab[jc + np.uint64(2)])
         cu = np.uint64(c)
         dR[cu, 0] += dx
         dR[cu, 1] += dy
@@ -1204,12 +1219,12 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             ion_W[idn, 1] += dy
             ion_W[idn, 2] += dz
             ion_nj[idn] = nj + 1
-        tot = _hop_rates_p(q, i, z, nb, cnm, pk, hopt, bv, ivb, vfac, vrates, fsc)
+        tot = _hop_rates_p(q, i, z, nb, cnm, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, fsc)
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
-        _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, site_vac, vrates, tree, vstamp,
-                       fsc, mark, lst)
+        _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, jcls, bycls, site_vac,
+                       vrates, tree, vstamp, fsc, mark, lst)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2

@@ -112,7 +112,20 @@ class _Geometry:
                 hit |= nb32 == nb_y[:, t:t + 1]
             hit &= (nb32 >= 0) & (y >= 0)[:, None]
             cnm[:, k] = hit @ bit
-        self.cnm = cnm.reshape(-1)
+        # int16 where the bits fit (z <= 15; the loop that reads it needs z <= 12): half the
+        # bytes of a table read on every hop (the per-hop working set exceeds the L2 cache)
+        self.cnm = cnm.reshape(-1).astype(np.int16 if z <= 15 else np.int32)
+        # The many-vacancy loop's compact tables (its per-hop reads at random sites overflow the
+        # L2 cache at 16³ cells: fewer bytes per site are fewer misses). Jump classes:
+        # jcls[x*z + k] indexes the distinct (jump vector, neighbour exists) pairs, jtab[3c:3c+3]
+        # is the jump vector of class c. With one potential on every site the hop field factor is
+        # a function of the class (its exponent reads ψ_x − ψ_y = 0 and jv_z): Simulation keeps
+        # that table (``vtab``) and the loop reads it instead of the (n, z) ``vfac``.
+        key = np.concatenate([self.jv.reshape(n * z, 3).astype(np.int64),
+                              (nb >= 0).reshape(n * z, 1).astype(np.int64)], axis=1)
+        cls, inv = np.unique(key, axis=0, return_inverse=True)
+        self.jcls = inv.reshape(-1).astype(np.uint8 if cls.shape[0] <= 256 else np.int32)
+        self.jtab = np.ascontiguousarray(cls[:, :3]).astype(np.int8).reshape(-1)
 
 
 def _geometry(graph: SublatticeGraph) -> _Geometry:
@@ -315,6 +328,7 @@ class Simulation:
             raise InputError("site_potentials_V", dmax, "potential step between neighbours too large (exp overflow)")
         np.exp(self._expo, out=self._expo)
         _k._masked_factors(self._expo, nb, self.vfac)
+        self._vfac_by_class()
         if self.el_sites.size:
             if getattr(self, "_el_const", None) is None:
                 self._el_const = (np.array([e.potential_V for e in self.electrodes])[self.el_of],
@@ -342,6 +356,20 @@ class Simulation:
             z = nb.shape[1]
             self.cfac = np.zeros((0, 2, z + 1))
             self.afac = np.zeros((0, 2, z + 1))
+
+    def _vfac_by_class(self):
+        """``vtab[c]``, the hop field factor of jump class c (``geo.jcls``), when every site has
+        the same potential (then ``vfac`` is a function of the class: the many-vacancy loop reads
+        the small table instead of the (n, z) array); otherwise (or should any entry disagree)
+        ``vtab`` is empty and the loop reads ``vfac``."""
+        psi = self.site_potentials_V
+        self.vtab = np.zeros(0)
+        if psi.size and (psi == psi[0]).all():
+            jc = self.geo.jcls
+            vt = np.zeros(self.geo.jtab.size // 3)
+            vt[jc] = self.vfac.reshape(-1)
+            if np.array_equal(vt[jc], self.vfac.reshape(-1)):
+                self.vtab = vt
 
     def _shells_from_occupancy(self):
         nb = self.geo.nb
@@ -396,7 +424,8 @@ class Simulation:
             return int(_k._run(
                 np.int64(step_target), float(t_max), s["iscal"], s["fscal"], s["rng"],
                 self.clock == "mean", self.track_ions, np.int64(self.tracer_window), self._fast, g.full, self.hopt,
-                g.nb, g.jv, g.zval, g.d2s, g.d2i, g.cnm, self.ba, self.bv, self.ivb, self.vfac,
+                g.nb, g.jv, g.zval, g.d2s, g.d2i, g.cnm, g.jcls, g.jtab, self.vtab, self.ba, self.bv, self.ivb,
+                self.vfac,
                 self.el_idx, self.el_p, self.el_sites, self.el_of, self.afac, self.cfac,
                 s["occ"], s["ncl"], s["nion"], s["site_vac"], s["vac_site"], s["vrates"], s["crate"],
                 s["tree"], s["vstamp"], s["estamp"], s["varr"], s["vres"], s["dR"], s["ion_id"],

@@ -14,7 +14,8 @@ from .test_engine import fast_and_general, state_digest
                                                             ("sc", 5, True, 0.03), ("fcc", 3, True, 0.1),
                                                             ("perovskite-x", (4, 4, 3), False, 0.3)])
 def test_many_vacancy_fast_path_equals_general_loop(lattice, cells, periodic_z, x_v):
-    """Several vacancies (some adjacent: the non-clean hop factors), site potentials, field,
+    """Several vacancies (some adjacent: the non-clean hop factors), site potentials (random; and
+    one value everywhere, where the fast loop reads the field factors by jump class), field,
     environment barriers and formation energies, open ends, both clocks, tracking, time limits:
     every state array (RNG, stamps, sum tree, rates, accumulators) equal to the general loop's.
     The dense case (30 % vacancies, open ends) has vacancies next to both ends of most hops: the
@@ -28,19 +29,24 @@ def test_many_vacancy_fast_path_equals_general_loop(lattice, cells, periodic_z, 
     assert (occ == VAC).sum() > 2
     model = RateModel(temperature_K=400, barrier_cl_eV=0.5, barrier_shift_br_eV=0.02, barrier_shift_cl_eV=-0.01,
                       vacancy_formation_cl_eV=1.4, field_V_per_A=0.01)
-    psi = 0.02 * rng.standard_normal(g.n_sites)
-    for clock in ("exponential", "mean"):
-        for track in (False, True):
-            sims = fast_and_general(g, occ, model, 6, psi, clock, track)
-            assert sims[0].steps > 3500
-            assert state_digest(sims[0]) == state_digest(sims[1]), (clock, track)
-            ref = Simulation(g, sims[0].occupancy, model, 6, site_potentials_V=psi)  # rates from scratch
-            nv = ref.n_vacancies
-            order = np.argsort(sims[0]._s["vac_site"][:nv])
-            ref_order = np.argsort(ref._s["vac_site"][:nv])
-            assert np.array_equal(ref._s["vrates"][:nv][ref_order], sims[0]._s["vrates"][:nv][order])
-            assert np.array_equal(ref._s["nion"], sims[0]._s["nion"])
-            assert np.array_equal(ref._s["ncl"], sims[0]._s["ncl"])
+    psi_random = 0.02 * rng.standard_normal(g.n_sites)
+    # one potential everywhere: the fast loop reads the hop field factors by jump class (vtab)
+    for psi, clock, track in ((psi_random, "exponential", False), (psi_random, "exponential", True),
+                              (psi_random, "mean", False), (psi_random, "mean", True),
+                              (np.full(g.n_sites, 0.03), "exponential", False), (None, "mean", True)):
+        sims = fast_and_general(g, occ, model, 6, psi, clock, track)
+        assert sims[0].steps > 3500
+        assert (sims[0].vtab.size > 0) == (psi is not psi_random)
+        if sims[0].vtab.size:
+            assert np.array_equal(sims[0].vtab[sims[0].geo.jcls], sims[0].vfac.reshape(-1))
+        assert state_digest(sims[0]) == state_digest(sims[1]), (clock, track)
+        ref = Simulation(g, sims[0].occupancy, model, 6, site_potentials_V=psi)  # rates from scratch
+        nv = ref.n_vacancies
+        order = np.argsort(sims[0]._s["vac_site"][:nv])
+        ref_order = np.argsort(ref._s["vac_site"][:nv])
+        assert np.array_equal(ref._s["vrates"][:nv][ref_order], sims[0]._s["vrates"][:nv][order])
+        assert np.array_equal(ref._s["nion"], sims[0]._s["nion"])
+        assert np.array_equal(ref._s["ncl"], sims[0]._s["ncl"])
 
 
 _NOJIT = """
@@ -103,3 +109,22 @@ def test_common_neighbour_mask_matches_neighbour_sets(lattice, cells, periodic_z
             near = set() if y < 0 else {y} | {w for w in nb[y] if w >= 0}
             want = sum(1 << j for j in range(z) if nb[x, j] >= 0 and nb[x, j] in near)
             assert cnm[x, k] == want, (x, k)
+
+
+@pytest.mark.parametrize("lattice, cells, periodic_z", [("perovskite-x", (3, 3, 4), False), ("fcc", 3, True)])
+def test_jump_classes_reproduce_the_jump_vectors(lattice, cells, periodic_z):
+    """The fast loop's jump classes: ``jtab[jcls]`` is the jump vector of every (site, slot) in
+    units of a/2 (from the graph's Cartesian jump vectors), and a class never mixes slots with
+    and without a neighbour (its field factor is one number)."""
+    from halide_ionics.kmc.simulation import _geometry
+
+    g = build_lattice(lattice, cells, 5.8, periodic_z)
+    geo = _geometry(g)
+    n, z = g.neighbors.shape
+    jv = geo.jtab.reshape(-1, 3)[geo.jcls].reshape(n, z, 3)
+    has_nb = g.neighbors >= 0
+    assert (~has_nb).any() == (not periodic_z)
+    np.testing.assert_allclose(jv[has_nb] * 2.9, g.jump_vectors_A[has_nb], atol=1e-9)
+    has = g.neighbors.reshape(-1) >= 0
+    for c in np.unique(geo.jcls):
+        assert len(set(has[geo.jcls == c])) == 1
