@@ -364,6 +364,35 @@ def _potential_exponents(psi, nb, jv, field, half_a, two_kt, expo):
 
 
 @njit(cache=True)
+def _potential_exponents_at(psi, nb, jv, field, half_a, two_kt, idx, expo):
+    """:func:`_potential_exponents` at the flat entries ``idx`` only (``expo[t]`` for entry
+    ``idx[t]``), the same operations; returns their max |expo|."""
+    z = nb.shape[1]
+    amax = 0.0
+    for t in range(idx.shape[0]):
+        x = idx[t] // z
+        k = idx[t] % z
+        y = nb[x, k]
+        if y < 0:
+            y = 0
+        e = ((psi[x] - psi[y]) + (field * np.float64(jv[x, k, 2])) * half_a) / two_kt
+        expo[t] = e
+        a = abs(e)
+        if a > amax or a != a:
+            amax = a
+    return amax
+
+
+@njit(cache=True)
+def _gathered_factors(ex, cls, nb, vfac):
+    """``vfac[x, k] = ex[cls[x·z + k]]`` where a neighbour exists, 0 elsewhere (in place)."""
+    z = nb.shape[1]
+    for x in range(nb.shape[0]):
+        for k in range(z):
+            vfac[x, k] = ex[cls[x * z + k]] if nb[x, k] >= 0 else 0.0
+
+
+@njit(cache=True)
 def _masked_factors(ex, nb, vfac):
     """``vfac = ex`` where a neighbour exists, 0 elsewhere (in place)."""
     for x in range(nb.shape[0]):

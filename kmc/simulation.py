@@ -126,6 +126,26 @@ class _Geometry:
         cls, inv = np.unique(key, axis=0, return_inverse=True)
         self.jcls = inv.reshape(-1).astype(np.uint8 if cls.shape[0] <= 256 else np.int32)
         self.jtab = np.ascontiguousarray(cls[:, :3]).astype(np.int8).reshape(-1)
+        # planes of equal z (a 1D Poisson potential is one value per plane: the junction runs)
+        _, self.plane = np.unique(np.round(graph.positions_A[:, 2], 6), return_inverse=True)
+        self.plane = self.plane.reshape(-1)
+        self.plane_first = np.unique(self.plane, return_index=True)[1]  # one site of each plane
+        self._pcls = None
+
+    def plane_classes(self):
+        """Classes of the (site, slot) entries whose hop field factor is one number when the
+        potential is one value per plane: same plane of the site, of the neighbour (site 0's for
+        a slot without one, as the formula reads) and jump z component. Returns ``(pcls, prep)``:
+        the class of every entry (flat) and one entry of each class. Built on first use."""
+        if self._pcls is None:
+            n, z = self.nb.shape
+            y = np.where(self.nb >= 0, self.nb, 0)
+            npl = int(self.plane.max()) + 1
+            key = ((self.plane[:, None].astype(np.int64) * npl + self.plane[y]) * 512
+                   + self.jv[:, :, 2].astype(np.int64) + 256)
+            _, prep, pcls = np.unique(key.reshape(-1), return_index=True, return_inverse=True)
+            self._pcls = (pcls.reshape(-1).astype(np.int32), prep.astype(np.int64))
+        return self._pcls
 
 
 def _geometry(graph: SublatticeGraph) -> _Geometry:
@@ -321,13 +341,28 @@ class Simulation:
             self._el_key = None
             self._expo = np.empty(nb.shape)
             self.vfac = np.empty(nb.shape)
-        amax = _k._potential_exponents(psi, nb, self.geo.jv, float(m.field_V_per_A),
-                                       float(self.graph.lattice_constant_A / 2), float(2 * kt), self._expo)
+        geo = self.geo
+        args = (float(m.field_V_per_A), float(self.graph.lattice_constant_A / 2), float(2 * kt))
+        layered = np.array_equal(psi, psi[geo.plane_first][geo.plane])
+        if layered:
+            # one potential per plane (a 1D Poisson solution): the exponent of every entry is
+            # that of its class's representative (same operands, same operations), so the
+            # formula is evaluated and exponentiated once per class and gathered: the same
+            # values at a fraction of the cost of a refresh
+            pcls, prep = geo.plane_classes()
+            ex = np.empty(prep.size)
+            amax = _k._potential_exponents_at(psi, nb, geo.jv, *args, prep, ex)
+        else:
+            amax = _k._potential_exponents(psi, nb, geo.jv, *args, self._expo)
         if amax > 600:
             dmax = float(np.abs(amax * (2 * kt)))
             raise InputError("site_potentials_V", dmax, "potential step between neighbours too large (exp overflow)")
-        np.exp(self._expo, out=self._expo)
-        _k._masked_factors(self._expo, nb, self.vfac)
+        if layered:
+            np.exp(ex, out=ex)
+            _k._gathered_factors(ex, pcls, nb, self.vfac)
+        else:
+            np.exp(self._expo, out=self._expo)
+            _k._masked_factors(self._expo, nb, self.vfac)
         self._vfac_by_class()
         if self.el_sites.size:
             if getattr(self, "_el_const", None) is None:

@@ -318,19 +318,25 @@ def _numpy_potential_tables(sim):
 
 def test_potential_tables_bitwise_numpy_formula():
     """The compiled rebuild of the field factors (every Poisson refresh) gives bitwise the numpy
-    formula's values, with a uniform field, open ends and electrodes, after repeated updates."""
+    formula's values, with a uniform field, open ends and electrodes, after repeated updates
+    (random site potentials, and one per plane: the per-class evaluation)."""
     g, occ, model, psi, els = scenario(7)
     model = dataclasses.replace(model, field_V_per_A=3e-3)
     g_open = build_lattice(g.name, g.cells, g.lattice_constant_A, periodic_z=False)
     sim = Simulation(g_open, occ, model, 3, site_potentials_V=psi, electrodes=els)
     rng = np.random.default_rng(4)
-    for _ in range(3):
+    plane = np.unique(np.round(g_open.positions_A[:, 2], 6), return_inverse=True)[1].reshape(-1)
+    for it in range(5):
         ref = _numpy_potential_tables(sim)
         for got, want in zip((sim.vfac, sim.cfac, sim.afac), ref):
             assert got.shape == want.shape and np.array_equal(got, want)
         assert (sim.vfac[sim.geo.nb < 0] == 0).all() and (sim.geo.nb < 0).any()
         sim.run(hops=50)
-        sim.set_site_potentials(rng.normal(0, 0.05, g_open.n_sites))
+        if it % 2:  # random site potentials; one per plane (a 1D Poisson potential: by class)
+            sim.set_site_potentials(rng.normal(0, 0.05, g_open.n_sites))
+        else:
+            sim.set_site_potentials(rng.normal(0, 0.05, plane.max() + 1)[plane])
+    assert sim.geo._pcls is not None  # the per-plane path ran
 
 
 def test_refresh_with_unchanged_electrode_potentials_is_a_full_refresh():
