@@ -54,13 +54,16 @@ import json, sys
 sys.path.insert(0, {repo!r})
 from tests.kmc.test_multi_vacancy import small_multi
 from tests.kmc.test_engine import state_digest
-sim = small_multi()
-sim.run(hops=300)
-print(json.dumps({{"digest": state_digest(sim), "steps": sim.steps}}))
+out = []
+for const in (False, True):
+    sim = small_multi(const)
+    sim.run(hops=300)
+    out.append({{"digest": state_digest(sim), "steps": sim.steps}})
+print(json.dumps(out))
 """
 
 
-def small_multi():
+def small_multi(constant_potential=False):
     g = build_lattice("perovskite-x", (3, 3, 4), 5.8, False)
     rng = np.random.default_rng(8)
     occ = (rng.random(g.n_sites) < 0.4).astype(np.int8)
@@ -68,11 +71,13 @@ def small_multi():
     occ[:2] = VAC
     model = RateModel(temperature_K=400, barrier_cl_eV=0.5, barrier_shift_br_eV=0.02, vacancy_formation_cl_eV=1.4,
                       field_V_per_A=0.01)
-    return Simulation(g, occ, model, 3, site_potentials_V=0.02 * rng.standard_normal(g.n_sites), track_ions=True)
+    psi = np.full(g.n_sites, 0.02) if constant_potential else 0.02 * rng.standard_normal(g.n_sites)
+    return Simulation(g, occ, model, 3, site_potentials_V=psi, track_ions=True)
 
 
 def test_many_vacancy_fast_path_without_numba():
-    """NUMBA_DISABLE_JIT=1 runs the same Python code: same trajectory (no index type traps)."""
+    """NUMBA_DISABLE_JIT=1 runs the same Python code: same trajectory (no index type traps), with
+    site potentials and with one potential everywhere (the class-table reads)."""
     import json
     import os
     import subprocess
@@ -85,10 +90,11 @@ def test_many_vacancy_fast_path_without_numba():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    sim = small_multi()
-    assert sim.n_vacancies > 2
-    sim.run(hops=300)
-    assert res == {"digest": state_digest(sim), "steps": 300}
+    for const, got in zip((False, True), res):
+        sim = small_multi(const)
+        assert sim.n_vacancies > 2 and (sim.vtab.size > 0) == const
+        sim.run(hops=300)
+        assert got == {"digest": state_digest(sim), "steps": 300}, const
 
 
 @pytest.mark.parametrize("lattice, cells, periodic_z", [("perovskite-x", (3, 3, 4), False), ("bcc", 3, True)])
