@@ -10,11 +10,14 @@ other vacancies or electrodes exist, of the vacancies within two neighbour shell
 electrode sites on or next to the changed sites or the vacancies next to them (whose shell
 energies enter the exact ΔE). The cost per hop is independent of the lattice size. One vacancy without electrodes
 (the Onsager estimators' case) runs a specialised loop (``_kernels._run_single``) that gives
-bitwise the same trajectory as the general one, ~1.5e7 hops/s on one core. Several vacancies
-without electrodes run ``_kernels._run_multi`` (packed per-site table, tabulated clean-hop
-factor), also bitwise the general loop's trajectory; it is only ~1.1–1.4x faster: with many
-vacancies each event lands on a cache-cold neighbourhood and needs ~13 rate evaluations plus a
-two-shell scan, ~15–20x the single-vacancy cost per hop.
+bitwise the same trajectory as the general one, 1.4–2.6e7 hops/s on one core. Several vacancies
+without electrodes (z <= 12) run ``_kernels._run_multi`` (packed per-site table, tabulated
+clean-hop factor, branch-free neighbour masks, field factors by jump class where one potential
+holds everywhere), also bitwise the general loop's trajectory: ~2.6x the general loop at 1 %
+vacancies on 16³ cells (3.8–4.0e6 hops/s in the development machine's fast phases), still ~6x
+the single-vacancy cost per hop: each event lands on a cache-cold neighbourhood, recomputes the
+rates of every vacancy within two shells and updates a deeper sum tree
+(``benchmarks/kmc_throughput.py``).
 
 Clock: ``clock="exponential"`` draws ``Δt = E/Γ`` with E a standard exponential variate
 (ziggurat, no logarithm per hop); ``clock="mean"`` uses the mean residence
@@ -331,7 +334,10 @@ class Simulation:
         The exponents are formed by a compiled loop (``_kernels._potential_exponents``, the
         numpy formula's operations in its order) and exponentiated by numpy into arrays kept
         between calls, so the factors are bitwise those of the plain numpy formula
-        ``exp((ψ_x − ψ_y + E_z jv_z a/2)/2kT)`` at a fraction of its cost per Poisson refresh."""
+        ``exp((ψ_x − ψ_y + E_z jv_z a/2)/2kT)`` at a fraction of its cost per Poisson refresh.
+        A potential that is one value per z-plane (the 1D Poisson solution of the junction runs)
+        is evaluated once per (plane, neighbour plane, jump z) class and gathered: the same
+        operands per entry, hence the same values."""
         m = self.rate_model
         kt = m.kT_eV
         nb = self.geo.nb
