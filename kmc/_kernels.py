@@ -343,19 +343,25 @@ def _refresh_all(iscal, nb, zval, occ, ncl, nion, ba, bv, ivb, vfac, el_idx, el_
         tree[n] = tree[2 * n] + tree[2 * n + 1]
 
 
+@njit(cache=True, inline='always')
+def _potential_exponent(psi, nb, jv, field, half_a, two_kt, x, k):
+    """``(ψ_x − ψ_nb[x,k] + E_z·jv_z·a/2)/2kT`` (slot without a neighbour: ψ of site 0, as the
+    numpy formula in :meth:`Simulation._build_potential_tables` had it): the same operations in
+    the same order as that formula, hence bitwise its values."""
+    y = nb[x, k]
+    if y < 0:
+        y = 0
+    return ((psi[x] - psi[y]) + (field * np.float64(jv[x, k, 2])) * half_a) / two_kt
+
+
 @njit(cache=True)
 def _potential_exponents(psi, nb, jv, field, half_a, two_kt, expo):
-    """``expo[x, k] = (ψ_x − ψ_nb[x,k] + E_z·jv_z·a/2)/2kT`` for every site and neighbour slot
-    (slot without a neighbour: ψ of site 0, as the numpy formula in
-    :meth:`Simulation._build_potential_tables` had it); returns max |expo|. The same operations
-    in the same order as that formula: bitwise its values (the exponential is taken by numpy)."""
+    """``expo[x, k]`` = :func:`_potential_exponent` for every site and neighbour slot; returns
+    max |expo| (NaN if any is NaN). The exponential is taken by numpy."""
     amax = 0.0
     for x in range(nb.shape[0]):
         for k in range(nb.shape[1]):
-            y = nb[x, k]
-            if y < 0:
-                y = 0
-            e = ((psi[x] - psi[y]) + (field * np.float64(jv[x, k, 2])) * half_a) / two_kt
+            e = _potential_exponent(psi, nb, jv, field, half_a, two_kt, x, k)
             expo[x, k] = e
             a = abs(e)
             if a > amax or a != a:
@@ -366,16 +372,11 @@ def _potential_exponents(psi, nb, jv, field, half_a, two_kt, expo):
 @njit(cache=True)
 def _potential_exponents_at(psi, nb, jv, field, half_a, two_kt, idx, expo):
     """:func:`_potential_exponents` at the flat entries ``idx`` only (``expo[t]`` for entry
-    ``idx[t]``), the same operations; returns their max |expo|."""
+    ``idx[t]``); returns their max |expo|."""
     z = nb.shape[1]
     amax = 0.0
     for t in range(idx.shape[0]):
-        x = idx[t] // z
-        k = idx[t] % z
-        y = nb[x, k]
-        if y < 0:
-            y = 0
-        e = ((psi[x] - psi[y]) + (field * np.float64(jv[x, k, 2])) * half_a) / two_kt
+        e = _potential_exponent(psi, nb, jv, field, half_a, two_kt, idx[t] // z, idx[t] % z)
         expo[t] = e
         a = abs(e)
         if a > amax or a != a:
