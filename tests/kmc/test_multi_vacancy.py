@@ -134,3 +134,8 @@ def test_jump_classes_reproduce_the_jump_vectors(lattice, cells, periodic_z):
     has = g.neighbors.reshape(-1) >= 0
     for c in np.unique(geo.jcls):
         assert len(set(has[geo.jcls == c])) == 1
+    # the packed int64 key gives the classes (and class order) of a row-wise unique of the rows
+    rows = np.concatenate([geo.jv.reshape(n * z, 3).astype(np.int64), has[:, None].astype(np.int64)], axis=1)
+    cls, inv = np.unique(rows, axis=0, return_inverse=True)
+    assert np.array_equal(geo.jcls, inv.reshape(-1))
+    assert np.array_equal(geo.jtab, cls[:, :3].reshape(-1))
