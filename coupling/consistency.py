@@ -560,6 +560,7 @@ def collect_kmc(cfg: ConsistencyConfig, res: list, *, sources: bool, bias_V: flo
         out["psi_avg_V"] = np.stack([r["psi_time_avg_V"] for r in res]).mean(0)
     # fronts per replica → mean ± SE
     fronts = np.array([[front_position(f[0], cfg.lattice_constant_A) for f in rep] for rep in fr])  # (R, T)
+    out["front_A_replicas"] = fronts
     out["front_A_mean"] = np.nanmean(fronts, 0)
     out["front_A_se"] = np.nanstd(fronts, 0, ddof=1) / math.sqrt(R)
     return out
@@ -801,6 +802,62 @@ def compare_transient(cfg, kmc: dict, cont: dict) -> dict:
     return {"times": rows, "pass": bool(ok_all)}
 
 
+def compare_rectification(kmc_fwd: dict, kmc_rev: dict, cont_fwd: dict, cont_rev: dict) -> dict:
+    """The junction's rectification on both scales (a diagnostic beside the pass criteria, which
+    already compare each front with its SE): at every compared time the front's migration since
+    t = 0 under forward and under reverse bias, their ratio, and the bias-odd (drift, ``(M_f −
+    M_r)/2``) and bias-even (``(M_f + M_r)/2``: interdiffusion at the junction) parts.
+
+    KMC migrations are per-replica differences ``front(t) − front(0)`` (replicas independent,
+    forward and reverse sets independent), so their SEs are the replica spreads; the ratio's SE is
+    the first-order (delta-method) propagation, reported only where the reverse migration is
+    resolved (≥ 3 SE from zero: otherwise the ratio has no finite SE and ``ratio_kmc`` is None).
+    ``ratio_z``, ``drift_z`` and ``interdiffusion_z``: (KMC − continuum)/SE, to be read against
+    ``critical_t`` of the replica count (the front criterion's level)."""
+    rows = []
+    tf, tr = np.asarray(kmc_fwd["times_s"], float), np.asarray(kmc_rev["times_s"], float)
+    if tf.shape != tr.shape or not np.allclose(tf, tr):
+        raise InputError("kmc_rev.times_s", tr.tolist(), f"must equal the forward run's times {tf.tolist()}")
+
+    def kmc_mig(k, i):
+        m = k["front_A_replicas"][:, i] - k["front_A_replicas"][:, 0]
+        m = m[np.isfinite(m)]
+        if m.size < 2:
+            return float("nan"), float("nan")
+        return float(m.mean()), float(m.std(ddof=1) / math.sqrt(m.size))
+
+    def cont_mig(c, t):
+        j = int(np.argmin(np.abs(np.asarray(c["times_s"]) - t)))
+        return float(c["front_A"][j] - c["front_A"][0])
+
+    for i in range(1, tf.size):
+        t = float(tf[i])
+        mf, sf = kmc_mig(kmc_fwd, i)
+        mr, sr = kmc_mig(kmc_rev, i)
+        cf, cr = cont_mig(cont_fwd, t), cont_mig(cont_rev, t)
+        resolved = bool(np.isfinite(mr) and sr >= 0 and abs(mr) >= 3.0 * sr and mr != 0)
+        ratio = mf / mr if resolved else None
+        ratio_se = math.hypot(sf / mr, mf * sr / mr ** 2) if resolved else None
+        ratio_c = cf / cr if cr != 0 else float("nan")
+        drift, drift_se = 0.5 * (mf - mr), 0.5 * math.hypot(sf, sr)
+        drift_c = 0.5 * (cf - cr)
+        rows.append({
+            "time_s": t,
+            "migration_forward_kmc_A": mf, "migration_forward_kmc_se_A": sf,
+            "migration_reverse_kmc_A": mr, "migration_reverse_kmc_se_A": sr,
+            "migration_forward_continuum_A": cf, "migration_reverse_continuum_A": cr,
+            "reverse_resolved": resolved,
+            "ratio_kmc": ratio, "ratio_kmc_se": ratio_se, "ratio_continuum": ratio_c,
+            "ratio_z": (ratio - ratio_c) / ratio_se if resolved and ratio_se and np.isfinite(ratio_c) else None,
+            "drift_kmc_A": drift, "drift_kmc_se_A": drift_se, "drift_continuum_A": drift_c,
+            "drift_z": (drift - drift_c) / drift_se if drift_se > 0 else None,
+            "interdiffusion_kmc_A": 0.5 * (mf + mr), "interdiffusion_kmc_se_A": drift_se,
+            "interdiffusion_continuum_A": 0.5 * (cf + cr),
+            "interdiffusion_z": (0.5 * (mf + mr) - 0.5 * (cf + cr)) / drift_se if drift_se > 0 else None,
+        })
+    return {"times": rows}
+
+
 def compare_kmc(cfg, a: dict, b: dict) -> dict:
     """Sensitivity: two KMC runs of the same device (e.g. refresh interval N vs N/2)."""
     out = []
@@ -827,7 +884,7 @@ def compare_kmc(cfg, a: dict, b: dict) -> dict:
 
 # ----------------------------------------------------------------------------- the whole comparison
 def _kmc_json(k: dict) -> dict:
-    keep = ("times_s", "front_A_mean", "front_A_se", "steps", "refreshes", "wall_seconds", "replicas",
+    keep = ("times_s", "front_A_mean", "front_A_se", "front_A_replicas", "steps", "refreshes", "wall_seconds", "replicas",
             "refresh_events", "sources", "bias_V")
     out = {key: k[key] for key in keep}
     out["x_br_mean"], out["x_br_se"] = k["fractions_mean"][:, 0], k["fractions_se"][:, 0]
@@ -926,6 +983,7 @@ def run_consistency(cfg: ConsistencyConfig, out_dir=None, *, workers: int = 1, c
         "equilibrium": compare_equilibrium(cfg, kmc["equilibrium"], cont["equilibrium"], pb),
         "forward": compare_transient(cfg, kmc["forward"], cont["forward"]),
         "reverse": compare_transient(cfg, kmc["reverse"], cont["reverse"]),
+        "rectification": compare_rectification(kmc["forward"], kmc["reverse"], cont["forward"], cont["reverse"]),
         "sensitivity": sens,
     }
     metrics["pass"] = bool(metrics["equilibrium"]["pass"] and metrics["forward"]["pass"] and metrics["reverse"]["pass"])

@@ -54,6 +54,7 @@ def _brief(summary: dict) -> dict:
             "continuum_window_max_rel_change")},
         "forward": m["forward"],
         "reverse": m["reverse"],
+        "rectification": m["rectification"],
         "sensitivity": m["sensitivity"],
         "scales": summary["scales"],
         "timings_s": summary["timings_s"],
@@ -104,5 +105,10 @@ def run(args) -> int:
                       f"{r['critical_t_front']:.2f} SE); profile max |z| {r['max_abs_z_composition']:.2f} "
                       f"(crit {r['critical_t_composition']:.2f}), L2/step {r['l2_rel_step']:.3f} "
                       f"-> {'PASS' if r['pass'] else 'FAIL'}")
+        for r in m["rectification"]["times"]:
+            ratio = (f"{r['ratio_kmc']:.3g}±{r['ratio_kmc_se']:.2g}" if r["ratio_kmc"] is not None
+                     else "unresolved (reverse migration within 3 SE of 0)")
+            print(f"rectification t={r['time_s']:.3g} s: forward/reverse migration KMC {ratio}, "
+                  f"continuum {r['ratio_continuum']:.3g} (diagnostic)")
         print(f"overall: {'PASS' if summary['pass'] else 'FAIL'}; written to {out}")
     return 0 if summary["pass"] else 1
