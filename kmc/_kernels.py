@@ -446,25 +446,39 @@ def _shell_update(x, c, sign, nb, ncl, nion):
 @njit(cache=True)
 def _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval, periodic,
                 hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr, vres, dR,
-                ion_id, ion_R, ion_nj, ring, ion_W, corr):
-    """Dispatch to :func:`_single_loop` with the coordination as a compile-time constant for
-    the supported lattices (z = 6, 8, 12: fully unrolled neighbour loops, ~1.5x faster)."""
-    z = nb.shape[1]
-    if z == 8:
-        return _single_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
-                            periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
-                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
-    if z == 6:
-        return _single_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
-                            periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
-                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
-    if z == 12:
-        return _single_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
-                            periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
-                            vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
+                ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
+    """:func:`_single_loop` for coordination ``z`` (= ``nb.shape[1]``): called with a literal
+    z by :func:`_run_single8` etc., whose specialisations unroll the neighbour loops (~1.5x)."""
     return _single_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
                         periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
                         vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
+
+
+@njit(cache=True)
+def _run_single6(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval, periodic, hopt,
+                 ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr, vres, dR, ion_id, ion_R, ion_nj,
+                 ring, ion_W, corr):
+    return _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval, periodic, hopt,
+                       ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr, vres, dR, ion_id, ion_R, ion_nj,
+                       ring, ion_W, corr, 6)
+
+
+@njit(cache=True)
+def _run_single8(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval, periodic, hopt,
+                 ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr, vres, dR, ion_id, ion_R, ion_nj,
+                 ring, ion_W, corr):
+    return _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval, periodic, hopt,
+                       ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr, vres, dR, ion_id, ion_R, ion_nj,
+                       ring, ion_W, corr, 8)
+
+
+@njit(cache=True)
+def _run_single12(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval, periodic, hopt,
+                  ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr, vres, dR, ion_id, ion_R, ion_nj,
+                  ring, ion_W, corr):
+    return _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval, periodic, hopt,
+                       ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr, vres, dR, ion_id, ion_R, ion_nj,
+                       ring, ion_W, corr, 12)
 
 
 @njit(cache=True)
@@ -630,27 +644,22 @@ def _single_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, windo
 
 
 @njit(cache=True)
-def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, allow_fast, periodic, hopt,
-         nb, jv, zval, d2s, d2i, cnm, jcls, jtab, vtab, ba, bv, ivb, vfac, el_idx, el_p, el_sites, el_of,
+def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
+         nb, jv, zval, d2s, d2i, ba, bv, ivb, vfac, el_idx, el_p, el_sites, el_of,
          afac, cfac,
          occ, ncl, nion, site_vac, vac_site, vrates, crate, tree, vstamp, estamp, varr, vres,
          dR, ion_id, ion_R, ion_nj, ion_sp, ring, ion_W, corr, el_count):
-    """Execute events until ``iscal[1] == step_target`` or the clock would pass ``t_max``.
+    """Execute events until ``iscal[1] == step_target`` or the clock would pass ``t_max``: the
+    general loop (any number of vacancies, electrodes). :func:`_run_single` (one vacancy) and
+    :func:`_run_multi` (several, z <= 12), both without electrodes, give the same trajectory;
+    :meth:`Simulation._kernel` picks one per call (choosing in Python keeps the fast loops, and
+    their per-z specialisations, uncompiled until a run needs them).
 
     Returns 0 (step target reached), 1 (time limit), 2 (vacancy slots full), 3 (ion ids full),
-    4 (no event possible). With one vacancy and no electrodes (and ``allow_fast``) the work is
-    done by :func:`_run_single`, which gives the same trajectory.
+    4 (no event possible).
     """
     z = nb.shape[1]
     nel = el_sites.shape[0]
-    if allow_fast and nel == 0 and iscal[0] == 1 and iscal[5] == 1:
-        return _run_single(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, nb, jv, zval,
-                           periodic, hopt, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, varr,
-                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
-    if allow_fast and nel == 0 and iscal[0] > 1 and z <= 12:  # (bit masks over neighbour slots: _LOWBIT)
-        return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab,
-                          vtab, zval, cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp,
-                          varr, vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr)
     while iscal[1] < step_target:
         cap = iscal[6]
         if iscal[0] >= cap and nel > 0:
@@ -1081,9 +1090,10 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, nb, cnm, pk, hopt, bv, ivb, vfac, 
 @njit(cache=True)
 def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab,
                zval, cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
-               ion_id, ion_R, ion_nj, ring, ion_W, corr):
-    """Pack the site table, run :func:`_multi_loop` (coordination as a compile-time constant for
-    z = 6, 8, 12) and write occ/ncl/nion back."""
+               ion_id, ion_R, ion_nj, ring, ion_W, corr, z):
+    """Pack the site table, run :func:`_multi_loop` for coordination ``z`` (= ``nb.shape[1]``,
+    at most 12) and write occ/ncl/nion back. Called with a literal z by :func:`_run_multi8`
+    etc. (the specialisation unrolls the neighbour loops)."""
     n = occ.shape[0]
     pk = np.empty(4 * n, dtype=np.int8)  # flat rows: constant strides in the loop
     for x in range(n):
@@ -1091,7 +1101,6 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
         pk[4 * x + 1] = ncl[x]
         pk[4 * x + 2] = nion[x]
         pk[4 * x + 3] = zval[x]
-    z = nb.shape[1]
     nbf = np.ascontiguousarray(nb).reshape(-1)
     vff = np.ascontiguousarray(vfac).reshape(-1)
     vrf = vrates.reshape(-1)  # (C-contiguous state array: a view)
@@ -1108,28 +1117,40 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     bycls = vtab.shape[0] > 0
     if bycls:
         vff = vtab
-    # coordination as a compile-time constant for z = 6, 8, 12
-    if z == 8:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
-                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
-                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
-    elif z == 6:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
-                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
-                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
-    elif z == 12:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
-                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
-                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
-    else:
-        code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab,
-                           bycls, pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
-                           vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
+    code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab, bycls,
+                       pk, cnm, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr, vres, dR,
+                       ion_id, ion_R, ion_nj, ring, ion_W, corr, z)
     for x in range(n):
         occ[x] = pk[4 * x]
         ncl[x] = pk[4 * x + 1]
         nion[x] = pk[4 * x + 2]
     return code
+
+@njit(cache=True)
+def _run_multi6(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab, zval,
+                cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                ion_id, ion_R, ion_nj, ring, ion_W, corr):
+    return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab, zval,
+                      cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                      ion_id, ion_R, ion_nj, ring, ion_W, corr, 6)
+
+
+@njit(cache=True)
+def _run_multi8(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab, zval,
+                cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                ion_id, ion_R, ion_nj, ring, ion_W, corr):
+    return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab, zval,
+                      cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                      ion_id, ion_R, ion_nj, ring, ion_W, corr, 8)
+
+
+@njit(cache=True)
+def _run_multi12(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab, zval,
+                 cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                 ion_id, ion_R, ion_nj, ring, ion_W, corr):
+    return _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab, zval,
+                      cnm, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
+                      ion_id, ion_R, ion_nj, ring, ion_W, corr, 12)
 
 
 @njit(cache=True)

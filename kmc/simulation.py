@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT_VERSION = 1
 _BIG = np.int64(2**62)
 
+#: fast-loop entry points by coordination z (z a compile-time literal in each)
+_SINGLE = {6: _k._run_single6, 8: _k._run_single8, 12: _k._run_single12}
+_MULTI = {6: _k._run_multi6, 8: _k._run_multi8, 12: _k._run_multi12}
+
 # Dynamic arrays saved in a checkpoint (everything else is rebuilt from the configuration).
 _STATE_ARRAYS = (
     "iscal", "fscal", "rng", "occ", "ncl", "nion", "site_vac", "vac_site", "vrates", "crate",
@@ -463,14 +467,41 @@ class Simulation:
 
     # ---- running ------------------------------------------------------------------------------
     def _kernel(self, step_target: int, t_max: float) -> int:
+        """One compiled chunk. The loop is chosen here, in Python, by the rule the general loop
+        would otherwise apply itself: one vacancy and no electrodes -> ``_run_single``; several
+        and no electrodes (z <= 12) -> ``_run_multi``; else ``_run``. All three give the same
+        trajectory; choosing here compiles a fast loop only when a run needs it, and only for
+        its coordination z (``_SINGLE``/``_MULTI``: entry points with z a literal, whose
+        specialisations unroll the neighbour loops; other z: the plain loop)."""
         s = self._s
         g = self.geo
+        z = int(g.nb.shape[1])
+        nvac, nleaf = int(s["iscal"][0]), int(s["iscal"][5])
+        fast = self._fast and self.el_sites.size == 0
         with np.errstate(over="ignore"):
+            if fast and nvac == 1 and nleaf == 1:
+                fn = _SINGLE.get(z)
+                zarg = () if fn is not None else (z,)
+                return int((fn or _k._run_single)(
+                    np.int64(step_target), float(t_max), s["iscal"], s["fscal"], s["rng"],
+                    self.clock == "mean", self.track_ions, np.int64(self.tracer_window), g.nb, g.jv, g.zval,
+                    g.full, self.hopt, self.ivb, self.vfac, s["occ"], s["ncl"], s["nion"], s["site_vac"],
+                    s["vac_site"], s["vrates"], s["tree"], s["varr"], s["vres"], s["dR"], s["ion_id"],
+                    s["ion_R"], s["ion_nj"], s["ring"], s["ion_W"], s["corr"], *zarg))
+            if fast and nvac > 1 and z <= 12:  # (bit masks over neighbour slots: _LOWBIT)
+                fn = _MULTI.get(z)
+                zarg = () if fn is not None else (z,)
+                return int((fn or _k._run_multi)(
+                    np.int64(step_target), float(t_max), s["iscal"], s["fscal"], s["rng"],
+                    self.clock == "mean", self.track_ions, np.int64(self.tracer_window), self.hopt, g.nb, g.jcls,
+                    g.jtab, self.vtab, g.zval, g.cnm, self.bv, self.ivb, self.vfac, s["occ"], s["ncl"],
+                    s["nion"], s["site_vac"], s["vac_site"], s["vrates"], s["tree"], s["vstamp"], s["varr"],
+                    s["vres"], s["dR"], s["ion_id"], s["ion_R"], s["ion_nj"], s["ring"], s["ion_W"], s["corr"],
+                    *zarg))
             return int(_k._run(
                 np.int64(step_target), float(t_max), s["iscal"], s["fscal"], s["rng"],
-                self.clock == "mean", self.track_ions, np.int64(self.tracer_window), self._fast, g.full, self.hopt,
-                g.nb, g.jv, g.zval, g.d2s, g.d2i, g.cnm, g.jcls, g.jtab, self.vtab, self.ba, self.bv, self.ivb,
-                self.vfac,
+                self.clock == "mean", self.track_ions, np.int64(self.tracer_window),
+                g.nb, g.jv, g.zval, g.d2s, g.d2i, self.ba, self.bv, self.ivb, self.vfac,
                 self.el_idx, self.el_p, self.el_sites, self.el_of, self.afac, self.cfac,
                 s["occ"], s["ncl"], s["nion"], s["site_vac"], s["vac_site"], s["vrates"], s["crate"],
                 s["tree"], s["vstamp"], s["estamp"], s["varr"], s["vres"], s["dR"], s["ion_id"],
