@@ -44,9 +44,13 @@ the electrode law of ``reproduce``'s default mode and the KMC contacts refill wi
 
 Known lattice-scale effect (not a bug of either scale): the KMC vacancy formation energy follows
 the composition of the vacancy's own 8-site shell, so on the last Br-segment plane (z-bond sites
-at ``(n_z/2 − ½) a``, half of whose shell lies in the Cl segment) x_V is ~0.2 of the continuum
-value, which evaluates x_V^eq at the local (sharply stepped) composition; the slab holding that
-plane is reported separately (``junction_slabs_*``). Poisson–Boltzmann here uses the per-plane
+at ``(n_z/2 − ½) a``, half of whose shell lies in the Cl segment) x_V is ~0.15 of that on the plane
+before it (sources off, measured 2026-12-06; exp(−ΔE_V·0.45/kT) = 0.12 from the shell energies),
+while the continuum evaluates x_V^eq at the local (sharply stepped) composition; the slab holding
+that plane is reported separately (``junction_slabs_*``). Under reverse bias the missing vacancies
+slow the interdiffusion across the step, and the front comparison fails at 30 s as well (README);
+:func:`compare_rectification` reports the forward/reverse migration ratio and its drift and
+interdiffusion parts on both scales as a diagnostic. Poisson–Boltzmann here uses the per-plane
 initial composition and misses the continuum's half-step junction node as well, so it deviates in
 that slab too.
 """
