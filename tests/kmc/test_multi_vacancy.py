@@ -139,3 +139,34 @@ def test_jump_classes_reproduce_the_jump_vectors(lattice, cells, periodic_z):
     cls, inv = np.unique(rows, axis=0, return_inverse=True)
     assert np.array_equal(geo.jcls, inv.reshape(-1))
     assert np.array_equal(geo.jtab, cls[:, :3].reshape(-1))
+
+
+@pytest.mark.slow
+def test_fast_paths_for_another_coordination_equal_general_loop():
+    """A coordination without a literal entry point (z = 4: the sc lattice's in-plane links, a
+    stack of square lattices built as a user-made graph) runs the single- and many-vacancy loops
+    with z at run time (their generic specialisation, chosen in ``Simulation._kernel``): every
+    state array equal to the general loop's. (Slow: it compiles both loops once more.)"""
+    import dataclasses
+
+    from halide_ionics.kmc import _kernels as K
+
+    g = build_lattice("sc", 5, 5.8, True)
+    keep = np.flatnonzero(g.jump_vectors_A[0, :, 2] == 0.0)
+    assert keep.size == 4
+    sq = dataclasses.replace(g, name="square-stack", neighbors=np.ascontiguousarray(g.neighbors[:, keep]),
+                             jump_vectors_A=np.ascontiguousarray(g.jump_vectors_A[:, keep]))
+    model = RateModel(temperature_K=400, barrier_cl_eV=0.5, barrier_shift_br_eV=0.02, barrier_shift_cl_eV=-0.01,
+                      vacancy_formation_cl_eV=1.4, field_V_per_A=0.01)
+    rng = np.random.default_rng(5)
+    psi = 0.02 * rng.standard_normal(sq.n_sites)
+    for n_vac in (1, 6):
+        occ = (rng.random(sq.n_sites) < 0.4).astype(np.int8)
+        occ[rng.choice(sq.n_sites, n_vac, replace=False)] = VAC
+        for clock, track in (("exponential", False), ("mean", True)):
+            sims = fast_and_general(sq, occ, model, 7, psi, clock, track)
+            assert sims[0].steps > 3500
+            assert state_digest(sims[0]) == state_digest(sims[1]), (n_vac, clock, track)
+    # the generic specialisations ran (z an int64 argument, not a literal)
+    assert any(str(sig[-1]) == "int64" for sig in K._single_loop.signatures)
+    assert any(str(sig[-1]) == "int64" for sig in K._multi_loop.signatures)
