@@ -52,7 +52,8 @@ _BIG = np.int64(2**62)
 
 #: fast-loop entry points by coordination z (z a compile-time literal in each)
 _SINGLE = {6: _k._run_single6, 8: _k._run_single8, 12: _k._run_single12}
-_MULTI = {6: _k._run_multi6, 8: _k._run_multi8, 12: _k._run_multi12}
+_MULTI = {(6, False): _k._run_multi6, (8, False): _k._run_multi8, (12, False): _k._run_multi12,
+          (6, True): _k._run_multi6p, (8, True): _k._run_multi8p, (12, True): _k._run_multi12p}
 
 # Dynamic arrays saved in a checkpoint (everything else is rebuilt from the configuration).
 _STATE_ARRAYS = (
@@ -122,6 +123,9 @@ class _Geometry:
         # int16 where the bits fit (z <= 15; the loop that reads it needs z <= 12): half the
         # bytes of a table read on every hop (the per-hop working set exceeds the L2 cache)
         self.cnm = cnm.reshape(-1).astype(np.int16 if z <= 15 else np.int32)
+        # rev[x*z + k]: the slot of x in the row of its neighbour y = nb[x, k] (-1 without one): the
+        # many-vacancy loop keeps per-site vacant-neighbour masks with it
+        self.rev = _reverse_slots(nb32)
         # The many-vacancy loop's compact tables (its per-hop reads at random sites overflow the
         # L2 cache at 16³ cells: fewer bytes per site are fewer misses). Jump classes:
         # jcls[x*z + k] indexes the distinct (jump vector, neighbour exists) pairs, jtab[3c:3c+3]
@@ -157,6 +161,20 @@ class _Geometry:
             _, prep, pcls = np.unique(key.reshape(-1), return_index=True, return_inverse=True)
             self._pcls = (pcls.reshape(-1).astype(np.int32), prep.astype(np.int64))
         return self._pcls
+
+
+def _reverse_slots(nb: np.ndarray) -> np.ndarray:
+    """``rev[x*z + k]`` = the slot of x in the row of y = nb[x, k] (int8; -1 where nb[x, k] < 0):
+    ``nb[y, rev[x*z + k]] == x``. (Rows hold no repeated site: ``_Geometry`` refuses them.)"""
+    n, z = nb.shape
+    y = np.where(nb >= 0, nb, 0)
+    own = np.arange(n)[:, None]
+    rev = np.full((n, z), -1, dtype=np.int64)
+    for j in range(z):
+        rev[(nb >= 0) & (nb[y, j] == own)] = j
+    if (rev[nb >= 0] < 0).any():
+        raise InputError("graph", "neighbors", "the neighbour lists are not symmetric")
+    return rev.reshape(-1).astype(np.int8)
 
 
 def _geometry(graph: SublatticeGraph) -> _Geometry:
@@ -489,12 +507,12 @@ class Simulation:
                     s["vac_site"], s["vrates"], s["tree"], s["varr"], s["vres"], s["dR"], s["ion_id"],
                     s["ion_R"], s["ion_nj"], s["ring"], s["ion_W"], s["corr"], *zarg))
             if fast and nvac > 1 and z <= 12:  # (bit masks over neighbour slots: _LOWBIT)
-                fn = _MULTI.get(z)
-                zarg = () if fn is not None else (z,)
+                fn = _MULTI.get((z, g.full))
+                zarg = () if fn is not None else (z, g.full)
                 return int((fn or _k._run_multi)(
                     np.int64(step_target), float(t_max), s["iscal"], s["fscal"], s["rng"],
                     self.clock == "mean", self.track_ions, np.int64(self.tracer_window), self.hopt, g.nb, g.jcls,
-                    g.jtab, self.vtab, g.zval, g.cnm, self.bv, self.ivb, self.vfac, s["occ"], s["ncl"],
+                    g.jtab, self.vtab, g.zval, g.cnm, g.rev, self.bv, self.ivb, self.vfac, s["occ"], s["ncl"],
                     s["nion"], s["site_vac"], s["vac_site"], s["vrates"], s["tree"], s["vstamp"], s["varr"],
                     s["vres"], s["dR"], s["ion_id"], s["ion_R"], s["ion_nj"], s["ring"], s["ion_W"], s["corr"],
                     *zarg))

@@ -117,6 +117,31 @@ def test_common_neighbour_mask_matches_neighbour_sets(lattice, cells, periodic_z
             assert cnm[x, k] == want, (x, k)
 
 
+@pytest.mark.parametrize("lattice, cells, periodic_z", [("perovskite-x", (3, 3, 4), False), ("bcc", 3, True)])
+def test_reverse_slots_pair_each_neighbour_entry(lattice, cells, periodic_z):
+    """``rev[x*z + k]`` (the many-vacancy loop's path to the vacant-neighbour masks) is the slot of
+    x in the row of y = nb[x, k]: nb[y, rev] == x for every entry, checked site by site, and
+    (x, k) -> (y, rev) maps each entry to the one pointing back; -1 at open ends. A one-sided
+    neighbour list is refused."""
+    from halide_ionics.errors import InputError
+    from halide_ionics.kmc.simulation import _reverse_slots
+
+    nb = build_lattice(lattice, cells, 5.8, periodic_z).neighbors.astype(np.int32)
+    n, z = nb.shape
+    rev = _reverse_slots(nb).reshape(n, z).astype(np.int64)
+    assert ((nb < 0).any() == (not periodic_z)) and (rev[nb < 0] == -1).all()
+    for x in range(n):
+        for k in range(z):
+            if nb[x, k] >= 0:
+                assert list(nb[nb[x, k]]).index(x) == rev[x, k], (x, k)
+    x, k = np.nonzero(nb >= 0)
+    assert np.array_equal(rev[nb[x, k], rev[x, k]], k)
+    one_sided = nb.copy()
+    one_sided[nb[0, 0], rev[0, 0]] = -1  # 0 lists its neighbour, which no longer lists 0
+    with pytest.raises(InputError, match="graph"):
+        _reverse_slots(one_sided)
+
+
 @pytest.mark.parametrize("lattice, cells, periodic_z", [("perovskite-x", (3, 3, 4), False), ("fcc", 3, True)])
 def test_jump_classes_reproduce_the_jump_vectors(lattice, cells, periodic_z):
     """The fast loop's jump classes: ``jtab[jcls]`` is the jump vector of every (site, slot) in
@@ -143,30 +168,33 @@ def test_jump_classes_reproduce_the_jump_vectors(lattice, cells, periodic_z):
 
 @pytest.mark.slow
 def test_fast_paths_for_another_coordination_equal_general_loop():
-    """A coordination without a literal entry point (z = 4: the sc lattice's in-plane links, a
-    stack of square lattices built as a user-made graph) runs the single- and many-vacancy loops
-    with z at run time (their generic specialisation, chosen in ``Simulation._kernel``): every
-    state array equal to the general loop's. (Slow: it compiles both loops once more.)"""
+    """A coordination without a literal entry point (z = 4: two of the sc lattice's three axes, a
+    user-made graph; periodic, and with open ends along z) runs the single- and many-vacancy
+    loops with z (and, many-vacancy, whether every site has z neighbours) at run time (their
+    generic specialisation, chosen in ``Simulation._kernel``): every state array equal to the
+    general loop's. (Slow: it compiles both loops once more.)"""
     import dataclasses
 
     from halide_ionics.kmc import _kernels as K
 
-    g = build_lattice("sc", 5, 5.8, True)
-    keep = np.flatnonzero(g.jump_vectors_A[0, :, 2] == 0.0)
-    assert keep.size == 4
-    sq = dataclasses.replace(g, name="square-stack", neighbors=np.ascontiguousarray(g.neighbors[:, keep]),
-                             jump_vectors_A=np.ascontiguousarray(g.jump_vectors_A[:, keep]))
     model = RateModel(temperature_K=400, barrier_cl_eV=0.5, barrier_shift_br_eV=0.02, barrier_shift_cl_eV=-0.01,
                       vacancy_formation_cl_eV=1.4, field_V_per_A=0.01)
     rng = np.random.default_rng(5)
-    psi = 0.02 * rng.standard_normal(sq.n_sites)
-    for n_vac in (1, 6):
-        occ = (rng.random(sq.n_sites) < 0.4).astype(np.int8)
-        occ[rng.choice(sq.n_sites, n_vac, replace=False)] = VAC
-        for clock, track in (("exponential", False), ("mean", True)):
-            sims = fast_and_general(sq, occ, model, 7, psi, clock, track)
-            assert sims[0].steps > 3500
-            assert state_digest(sims[0]) == state_digest(sims[1]), (n_vac, clock, track)
+    for periodic_z, drop in ((True, 2), (False, 1)):  # square stack; x-z planes with open z ends
+        g = build_lattice("sc", 5, 5.8, periodic_z)
+        keep = np.flatnonzero(g.jump_vectors_A[0, :, drop] == 0.0)
+        assert keep.size == 4
+        sq = dataclasses.replace(g, name="square-stack", neighbors=np.ascontiguousarray(g.neighbors[:, keep]),
+                                 jump_vectors_A=np.ascontiguousarray(g.jump_vectors_A[:, keep]))
+        assert (sq.neighbors >= 0).all() == periodic_z
+        psi = 0.02 * rng.standard_normal(sq.n_sites)
+        for n_vac in (1, 6):
+            occ = (rng.random(sq.n_sites) < 0.4).astype(np.int8)
+            occ[rng.choice(sq.n_sites, n_vac, replace=False)] = VAC
+            for clock, track in (("exponential", False), ("mean", True)):
+                sims = fast_and_general(sq, occ, model, 7, psi, clock, track)
+                assert sims[0].steps > 3500
+                assert state_digest(sims[0]) == state_digest(sims[1]), (periodic_z, n_vac, clock, track)
     # the generic entries ran (z an int64 argument, not a literal; compiled or loaded from the cache)
     assert any(str(sig[-1]) == "int64" for sig in K._run_single.signatures)
-    assert any(str(sig[-1]) == "int64" for sig in K._run_multi.signatures)
+    assert any([str(t) for t in sig[-2:]] == ["int64", "bool"] for sig in K._run_multi.signatures)
