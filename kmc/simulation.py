@@ -11,12 +11,13 @@ electrode sites on or next to the changed sites or the vacancies next to them (w
 energies enter the exact ΔE). The cost per hop is independent of the lattice size. One vacancy without electrodes
 (the Onsager estimators' case) runs a specialised loop (``_kernels._run_single``) that gives
 bitwise the same trajectory as the general one, 1.4–2.6e7 hops/s on one core. Several vacancies
-without electrodes (z <= 12) run ``_kernels._run_multi`` (packed per-site table, tabulated
-clean-hop factor, branch-free neighbour masks, field factors by jump class where one potential
-holds everywhere), also bitwise the general loop's trajectory: ~2.6x the general loop at 1 %
-vacancies on 16³ cells (3.8–4.0e6 hops/s in the development machine's fast phases), still ~6x
-the single-vacancy cost per hop: each event lands on a cache-cold neighbourhood, recomputes the
-rates of every vacancy within two shells and updates a deeper sum tree
+without electrodes (z <= 12) run ``_kernels._run_multi`` (packed per-site table, per-site
+vacant-neighbour masks kept by each hop, tabulated clean-hop factor, branch-free neighbour
+masks, field factors by jump class where one potential holds everywhere, a specialisation for
+lattices without open ends), also bitwise the general loop's trajectory: ~3.3x the general loop
+at 1 % vacancies on 16³ cells (4.2–4.8e6 hops/s in the development machine's fast phases),
+still ~5.5x the single-vacancy cost per hop: each event lands on a cold neighbourhood,
+recomputes the rates of every vacancy within two shells and updates a deeper sum tree
 (``benchmarks/kmc_throughput.py``).
 
 Clock: ``clock="exponential"`` draws ``Δt = E/Γ`` with E a standard exponential variate
