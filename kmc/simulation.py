@@ -175,7 +175,7 @@ def _reverse_slots(nb: np.ndarray) -> np.ndarray:
         rev[(nb >= 0) & (nb[y, j] == own)] = j
     if (rev[nb >= 0] < 0).any():
         raise InputError("graph", "neighbors", "the neighbour lists are not symmetric")
-    return rev.reshape(-1).astype(np.int8)
+    return rev.reshape(-1).astype(np.int8 if z <= 127 else np.int16)
 
 
 def _geometry(graph: SublatticeGraph) -> _Geometry:
@@ -491,7 +491,8 @@ class Simulation:
         and no electrodes (z <= 12) -> ``_run_multi``; else ``_run``. All three give the same
         trajectory; choosing here compiles a fast loop only when a run needs it, and only for
         its coordination z (``_SINGLE``/``_MULTI``: entry points with z a literal, whose
-        specialisations unroll the neighbour loops; other z: the plain loop)."""
+        specialisations unroll the neighbour loops, and for the many-vacancy loop whether every
+        site has z neighbours, ``geo.full``; other z: the plain loop)."""
         s = self._s
         g = self.geo
         z = int(g.nb.shape[1])
