@@ -1104,13 +1104,12 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     # vmk[x], bit k: the neighbour in slot k of x is vacant (kept up to date by the loop through
     # rev, the slot of x in its neighbour's row): one load instead of a scan of x's neighbours
     vmk = np.zeros(n, dtype=np.int16)
-    for x in range(n):
-        m = np.int64(0)
+    for q in range(iscal[0]):  # from the vacancies: O(n_vac·z) besides the zeroing
+        x = vac_site[q]
         for k in range(z):
             y = nb[x, k]
-            if y >= 0 and occ[y] == VAC:
-                m |= np.int64(1) << k
-        vmk[x] = np.int16(m)
+            if y >= 0:
+                vmk[y] |= np.int16(1) << np.int16(rev[x * z + k])
     nbf = np.ascontiguousarray(nb).reshape(-1)
     vff = np.ascontiguousarray(vfac).reshape(-1)
     vrf = vrates.reshape(-1)  # (C-contiguous state array: a view)
