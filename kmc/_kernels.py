@@ -127,7 +127,6 @@ def _ziggurat_exp_tables():
 _ZIG_R = 7.697117470131487  # start of the tail
 _ZKE, _ZWE, _ZFE = _ziggurat_exp_tables()
 _U255 = np.uint64(255)
-_POP12 = np.array([bin(b).count('1') for b in range(4096)], dtype=np.int64)  # set bits (z <= 12)
 _LOWBIT = np.array([0] + [(b & -b).bit_length() - 1 for b in range(1, 4096)], dtype=np.int64)  # lowest set bit (z <= 12)
 
 
