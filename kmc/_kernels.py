@@ -975,26 +975,8 @@ def _list_vacant_neighbors(nu, z, nb, vmk, site_vac, vstamp, stamp, lst, nl):
 
 
 @njit(cache=True, inline='always')
-def _neighbor_masks(cu, z, per, nb, vmk, pk, cov, thr):
-    """Bit masks over the neighbours n of site ``cu``: vacant; vacant and not in ``cov``; not in
-    ``cov`` and with more than ``thr`` vacant neighbours (``zval − nion`` of n). Branch-free."""
-    zu = np.uint64(z)
-    vac = np.int64(vmk[cu])
-    unc = vac & ~cov
-    walk = np.int64(0)
-    for k in range(z):
-        n = nb[cu * zu + np.uint64(k)]
-        if per or n >= 0:
-            nu = np.uint64(n)
-            zn = np.int64(z) if per else np.int64(pk[nu * P4 + np.uint64(3)])
-            um = ((cov >> k) & 1) ^ 1
-            walk |= (um & np.int64(zn - np.int64(pk[nu * P4 + np.uint64(2)]) > thr)) << k
-    return vac, unc, walk
-
-
-@njit(cache=True, inline='always')
-def _refresh_hop_p(i, v, kk, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls,
-                   site_vac, vrates, tree, vstamp, fsc, mark, lst):
+def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
+                   bycls, site_vac, vrates, tree, vstamp, fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
     recomputed (those within two shells of i, v and their vacant neighbours), the same stamps
     and the same leaves (the order of the recomputations does not matter: rates are functions
@@ -1008,19 +990,21 @@ def _refresh_hop_p(i, v, kk, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, 
     its neighbours, which the centre i covers: it touches them and walks every one that has a
     vacant neighbour besides i. Which of v's neighbours those are is read from the geometry's
     common-neighbour mask ``cnm[v, kk]`` (i = nb[v, kk]); the rare other centres mark them. The
-    vacancies found are stamped and listed in ``lst`` first, then recomputed (one call site:
-    compact code)."""
+    walk masks ``wi`` and ``wv`` come from the caller (:func:`_multi_loop` builds them in the
+    loop that updates the shell counts). The vacancies found are stamped and listed in ``lst``
+    first, then recomputed (one call site: compact code)."""
     zu = np.uint64(z)
     nl = 0
     iu = np.uint64(i)
-    # one branch-free pass over the neighbours of each: bit masks of i's vacant neighbours (vi)
-    # and of those with a vacant neighbour besides i (wi, whose neighbours the centre i walks);
-    # of v's vacant neighbours (vv: centres), and of those not covered by the centre i (i and
-    # its neighbours: the bits of cnm[v, kk]) that are vacant (uv) or have a vacant neighbour (wv)
-    vi, _, wi = _neighbor_masks(iu, z, per, nb, vmk, pk, np.int64(0), np.int64(1))
+    # bit masks over neighbour slots: i's vacant neighbours (vi) and those with a vacant
+    # neighbour besides i (wi, whose neighbours the centre i walks; from the caller's move
+    # loop, which has the new shell counts in hand); v's vacant neighbours (vv: centres), and
+    # of those not covered by the centre i (i and its neighbours: the bits of cnm[v, kk]) the
+    # vacant ones (uv) and those with a vacant neighbour (wv, from the move loop)
+    vi = np.int64(vmk[iu])
     vu = np.uint64(v)
-    cv = np.int64(pk[vu * P4] == VAC)  # 0 after an ion hop
-    vv, uv, wv = _neighbor_masks(vu, z, per, nb, vmk, pk, np.int64(cnm[vu * zu + np.uint64(kk)]), cv)
+    vv = np.int64(vmk[vu])
+    uv = vv & ~np.int64(cnm[vu * zu + np.uint64(kk)])
     # the centres i and v: themselves, their vacant neighbours (uncovered ones for v) and the
     # neighbours of the walkable ones (the caller has stamped the moved vacancy, on i)
     for side in range(2):
@@ -1230,13 +1214,15 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         pend = -1.0
         u, s0, s1, s2, s3 = _xoshiro64(s0, s1, s2, s3)
         r = ((u >> _U11) * _INV53) * tree[1]
-        n = 1
-        while n < nleaf:  # branch-free: right iff r >= left sum and the right sum is positive
-            left = tree[2 * n]
-            go = np.int64(r >= left) & np.int64(tree[2 * n + 1] > 0.0)
-            r -= left * np.float64(go)  # (left·0 = 0 and r − 0 = r: the same r as the branch)
-            n = 2 * n + go
-        q = n - nleaf
+        n = np.uint64(1)
+        nlu = np.uint64(nleaf)
+        while n < nlu:  # branch-free: right iff r >= left sum and the right sum is positive
+            left = tree[n + n]
+            go = (r >= left) & (tree[n + n + np.uint64(1)] > 0.0)
+            rl = r - left
+            r = rl if go else r  # a select, not r − left·go (the same r: left·1 = left, r − 0 = r)
+            n = n + n + np.uint64(go)
+        q = np.int64(n - nlu)
         steps += 1
         qu = np.uint64(q)
         v = vac_site[qu]
@@ -1266,19 +1252,34 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         vac_site[qu] = i
         vres[vu] += t - varr[qu]
         varr[qu] = t
-        for k in range(z):  # shell counts and vacant-neighbour masks of the neighbours of i and v
-            y = nb[iu * zu + np.uint64(k)]
-            if per or y >= 0:
-                yu = np.uint64(y)
-                pk[yu * P4 + np.uint64(2)] -= 1
-                pk[yu * P4 + np.uint64(1)] -= c8
-                vmk[yu] |= np.int16(1) << np.int16(rev[iu * zu + np.uint64(k)])
+        # shell counts and vacant-neighbour masks of the neighbours of v, then of i; with the
+        # new counts, the walk masks of the refresh (_refresh_hop_p): neighbours of i with a
+        # vacant neighbour besides i (wi: counts final, the v side is done), neighbours of v not
+        # covered by the centre i (cov: i and its neighbours, whose i-side update is pending)
+        # with a vacant neighbour (wv)
+        cov = np.int64(cnm[vu * zu + kku])
+        wv = np.int64(0)
+        for k in range(z):
             y = nb[vu * zu + np.uint64(k)]
             if per or y >= 0:
                 yu = np.uint64(y)
-                pk[yu * P4 + np.uint64(2)] += 1
+                ny = pk[yu * P4 + np.uint64(2)] + np.int8(1)
+                pk[yu * P4 + np.uint64(2)] = ny
                 pk[yu * P4 + np.uint64(1)] += c8
                 vmk[yu] &= ~(np.int16(1) << np.int16(rev[vu * zu + np.uint64(k)]))
+                zn = np.int64(z) if per else np.int64(pk[yu * P4 + np.uint64(3)])
+                wv |= ((((cov >> k) & 1) ^ 1) & np.int64(zn - np.int64(ny) > 0)) << k
+        wi = np.int64(0)
+        for k in range(z):
+            y = nb[iu * zu + np.uint64(k)]
+            if per or y >= 0:
+                yu = np.uint64(y)
+                ny = pk[yu * P4 + np.uint64(2)] - np.int8(1)
+                pk[yu * P4 + np.uint64(2)] = ny
+                pk[yu * P4 + np.uint64(1)] -= c8
+                vmk[yu] |= np.int16(1) << np.int16(rev[iu * zu + np.uint64(k)])
+                zn = np.int64(z) if per else np.int64(pk[yu * P4 + np.uint64(3)])
+                wi |= np.int64(zn - np.int64(ny) > 1) << k
         jc = np.uint64(jcls[vu * zu + kku]) * np.uint64(3)
         dx = -np.int64(jtab[jc])
         dy = -np.int64(jtab[jc + np.uint64(1)])
@@ -1315,8 +1316,8 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
-        _refresh_hop_p(i, v, kk, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls,
-                       site_vac, vrates, tree, vstamp, fsc, mark, lst)
+        _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
+                       bycls, site_vac, vrates, tree, vstamp, fsc, mark, lst)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2
