@@ -865,16 +865,28 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 # instead of the byte it updates: 0.88×), the moved vacancy's clean rates fused with its masks
 # and the refresh skipped where no other vacancy is within reach (1.00×; the branch it adds
 # mispredicts as often as the work it saves), speculative prefetch of the next event's rows
-# (its guess is right 91 % of the time; 1.00×), each vacancy's cumulative rate sums stored for
-# the selection (0.93×), unsigned indices throughout (0.98×), recomputing only the slots of a
-# listed vacancy whose ion site is next to i or v where nothing else can have changed (56 % of
-# the listed vacancies, 1.4 of 8 slots each; bitwise equal, 1.00×). Counted under valgrind before
-# the masks: ~2300 instructions per hop at 1 % (one vacancy: ~300), 180 conditional branches.
+# (its guess is right 91 % of the time; 1.00×), unsigned indices throughout (0.98×), recomputing
+# only the slots of a listed vacancy whose ion site is next to i or v where nothing else can
+# have changed (56 % of the listed vacancies, 1.4 of 8 slots each; bitwise equal, 1.00×).
+# Counted under valgrind before the masks: ~2300 instructions per hop at 1 % (one vacancy:
+# ~300), 180 conditional branches.
+# Latency, not memory, is what is left: the hop is one dependency chain (tree descent ->
+# event -> move -> rates -> sum tree -> next descent). Off that chain: the walk masks of the
+# refresh are built in the loop that updates the shell counts (the values are in hand), the
+# descent takes r − left by a select (no int-to-float conversion and multiply per level), and
+# each vacancy's cumulative rate sums are kept beside its rates (``vcum``, written where the
+# rates are summed anyway), so the event is chosen by 8 independent compares instead of after
+# 8 dependent additions. Together ~1.1× at 1 % on 16³ cells; single steps are below the noise
+# of this machine, whose speed differs by ±10 % from one process to the next for the same code
+# (placement), so each was judged over several processes. Memory: doubling the neighbour and
+# common-neighbour tables (+0.6 MB) or renumbering the sites in Morton order changed nothing
+# measurable.
 @njit(cache=True, inline='always')
-def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, fsc):
+def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, vcum, fsc):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
-    the sum of the rates.
+    the sum of the rates, and keeps its running values in ``vcum[q]`` (the cumulative sums the
+    event selection compares with, bitwise the general loop's).
 
     The factor of the other vacancies (:func:`_hop_other_factor`, same products in the same
     order) is assembled from v's vacant neighbours, found once (a bit mask of their slots, their
@@ -943,6 +955,7 @@ def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
                     r *= f
         vrates[qu * zw + np.uint64(k)] = r
         tot += r
+        vcum[qu * zu + np.uint64(k)] = tot
     vrates[qu * zw + np.uint64(z)] = 0.0
     vrates[qu * zw + np.uint64(z + 1)] = 0.0
     return tot
@@ -976,7 +989,7 @@ def _list_vacant_neighbors(nu, z, nb, vmk, site_vac, vstamp, stamp, lst, nl):
 
 @njit(cache=True, inline='always')
 def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
-                   bycls, site_vac, vrates, tree, vstamp, fsc, mark, lst):
+                   bycls, site_vac, vrates, vcum, tree, vstamp, fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
     recomputed (those within two shells of i, v and their vacant neighbours), the same stamps
     and the same leaves (the order of the recomputations does not matter: rates are functions
@@ -1063,7 +1076,7 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
     for t in range(nl):
         y = lst[t]
         q = np.int64(site_vac[np.uint64(y)])  # signed: nleaf + q must stay an integer without numba
-        tot = _hop_rates_p(q, y, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, fsc)
+        tot = _hop_rates_p(q, y, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, vcum, fsc)
         if tot != tree[nleaf + q]:
             _tree_set(tree, nleaf, q, tot)
 
@@ -1099,6 +1112,14 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     if hopt.shape != (2, z + 1, z + 1, z + 1):
         raise ValueError("hopt must have shape (2, z+1, z+1, z+1)")
     htf = np.ascontiguousarray(hopt).reshape(-1)
+    # the cumulative sums of each vacancy's rates, in slot order (what the event selection
+    # compares r with; _hop_rates_p keeps them with the rates)
+    vcum = np.empty(vac_site.shape[0] * z)
+    for q in range(iscal[0]):
+        cum = 0.0
+        for k in range(z):
+            cum += vrates[q, k]
+            vcum[q * z + k] = cum
     fsc = np.empty((z, 2))  # scratch of _hop_rates_p: Br/Cl-mover factors of v's vacant neighbours (by slot)
     # marks of _refresh_hop_p:
     mark = np.zeros(n + 1, dtype=np.int64)  # (mark[-1]: the current mark)
@@ -1110,7 +1131,7 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     if bycls:
         vff = vtab
     code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab, bycls,
-                       pk, vmk, cnm, rev, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, tree, vstamp, varr,
+                       pk, vmk, cnm, rev, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, vcum, tree, vstamp, varr,
                        vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z, per)
     for x in range(n):
         occ[x] = pk[4 * x]
@@ -1175,7 +1196,7 @@ def _run_multi12p(step_target, t_max, iscal, fscal, rng, clock_mean, track, wind
 
 @njit(cache=True)
 def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, bycls,
-                pk, vmk, cnm, rev, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, tree, vstamp, varr, vres,
+                pk, vmk, cnm, rev, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, vcum, tree, vstamp, varr, vres,
                 dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z, per):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
@@ -1231,12 +1252,9 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         # do not decrease and adding a zero rate leaves them unchanged), branch-free
         kk = 0
         last = 0
-        cum = 0.0
         for k in range(z):
-            w = vrates[qu * zw + np.uint64(k)]
-            cum += w
-            kk += r >= cum
-            last = k if w > 0.0 else last
+            kk += r >= vcum[qu * zu + np.uint64(k)]
+            last = k if vrates[qu * zw + np.uint64(k)] > 0.0 else last
         if kk >= z:
             kk = last
         kku = np.uint64(kk)
@@ -1312,12 +1330,12 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             ion_W[idn, 1] += dy
             ion_W[idn, 2] += dz
             ion_nj[idn] = nj + 1
-        tot = _hop_rates_p(q, i, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, fsc)
+        tot = _hop_rates_p(q, i, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, vcum, fsc)
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
         _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
-                       bycls, site_vac, vrates, tree, vstamp, fsc, mark, lst)
+                       bycls, site_vac, vrates, vcum, tree, vstamp, fsc, mark, lst)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2
