@@ -14,11 +14,12 @@ bitwise the same trajectory as the general one, 1.4–2.6e7 hops/s on one core. 
 without electrodes (z <= 12) run ``_kernels._run_multi`` (packed per-site table, per-site
 vacant-neighbour masks kept by each hop, tabulated clean-hop factor, branch-free neighbour
 masks, field factors by jump class where one potential holds everywhere, a specialisation for
-lattices without open ends), also bitwise the general loop's trajectory: ~3.3x the general loop
-at 1 % vacancies on 16³ cells (4.2–4.8e6 hops/s in the development machine's fast phases),
-still ~5.5x the single-vacancy cost per hop: each event lands on a cold neighbourhood,
-recomputes the rates of every vacancy within two shells and updates a deeper sum tree
-(``benchmarks/kmc_throughput.py``).
+lattices without open ends, each vacancy's cumulative rate sums kept for the event choice),
+also bitwise the general loop's trajectory: ~3.8x the general loop at 1 % vacancies on 16³
+cells (4.8–5.0e6 hops/s in the development machine's fast phases), still ~4.8x the
+single-vacancy cost per hop: each event lands on a cold neighbourhood, recomputes the rates of
+every vacancy within two shells and updates a deeper sum tree, one long dependency chain per
+hop (``benchmarks/kmc_throughput.py``).
 
 Clock: ``clock="exponential"`` draws ``Δt = E/Γ`` with E a standard exponential variate
 (ziggurat, no logarithm per hop); ``clock="mean"`` uses the mean residence
