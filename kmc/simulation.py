@@ -14,9 +14,9 @@ bitwise the same trajectory as the general one, 1.4–2.6e7 hops/s on one core. 
 without electrodes (z <= 12) run ``_kernels._run_multi`` (packed per-site table, per-site
 vacant-neighbour masks kept by each hop, tabulated clean-hop factor, branch-free neighbour
 masks, field factors by jump class where one potential holds everywhere, a specialisation for
-lattices without open ends, each vacancy's cumulative rate sums kept for the event choice),
-also bitwise the general loop's trajectory: ~3.8x the general loop at 1 % vacancies on 16³
-cells (4.75–5.0e6 hops/s in the development machine's fast phases), still ~4.8x the
+lattices without open ends, each vacancy's cumulative rate sums kept for the event choice, a
+sum-tree descent two levels per step), also bitwise the general loop's trajectory: ~4x the
+general loop at 1 % vacancies on 16³ cells (4.9–5.5e6 hops/s on the development machine), ~4.5x the
 single-vacancy cost per hop: each event lands on a cold neighbourhood, recomputes the rates of
 every vacancy within two shells and updates a deeper sum tree, one long dependency chain per
 hop (``benchmarks/kmc_throughput.py``).
