@@ -915,7 +915,26 @@ def _vm_set(pk, vmk, u, b, z, per):
 
 
 @njit(cache=True, inline='always')
-def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, vcum, fsc):
+def _cn(geo, u, k, z):
+    """The common-neighbour mask ``cnm[u, k]`` from the row of site u in the geometry table of
+    :func:`_run_multi` (low 16 bits of the slot's second word)."""
+    return np.int64(geo[u * np.uint64(2 * z) + np.uint64(z) + k]) & 65535
+
+
+@njit(cache=True, inline='always')
+def _rv(geo, u, k, z):
+    """``rev[u, k]`` (the slot of u in the row of its neighbour in slot k) from u's geometry row."""
+    return (np.int64(geo[u * np.uint64(2 * z) + np.uint64(z) + k]) >> 16) & 255
+
+
+@njit(cache=True, inline='always')
+def _jc(geo, u, k, z):
+    """The jump class ``jcls[u, k]`` from u's geometry row (top byte of the slot's second word)."""
+    return np.uint64(np.int64(geo[u * np.uint64(2 * z) + np.uint64(z) + k]) >> 24)
+
+
+@njit(cache=True, inline='always')
+def _hop_rates_p(q, v, z, per, geo, vmk, pk, hopt, bv, ivb, vfac, bycls, vrates, vcum, fsc):
     """``vrates[q]`` of the vacancy on v (no electrode; bitwise :func:`_vac_rates`): the
     clean-hop factor ``ba·bv`` from ``hopt``, unsigned indices after the sign checks. Returns
     the sum of the rates, and keeps its running values in ``vcum[q]`` (the cumulative sums the
@@ -929,8 +948,11 @@ def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
     less the common-neighbour mask of i at v's slot (``rev``), read only when i has a vacant
     neighbour besides v (``zval − nion`` of i, less 1 for v).
     Neighbour tests build bit masks without branches; the loops run over their set bits
-    (``_LOWBIT``, in slot order: the products keep their order)."""
+    (``_LOWBIT``, in slot order: the products keep their order).
+    ``geo`` is :func:`_run_multi`'s geometry table (``nb``, ``cnm``, ``rev`` and ``jcls`` rows; read
+    through :func:`_cn`, :func:`_rv`, :func:`_jc`)."""
     zu = np.uint64(z)
+    z2 = np.uint64(2 * z)
     zw = np.uint64(z + 2)
     hz = np.uint64(z + 1)  # hopt flat, [2, z+1, z+1, z+1]
     vu = np.uint64(v)
@@ -942,14 +964,14 @@ def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
     vm = np.int64(-1)  # v's vacant neighbours not listed yet
     for k in range(z):
         r = 0.0
-        i = nb[vu * zu + np.uint64(k)]
+        i = geo[vu * z2 + np.uint64(k)]
         if per or i >= 0:
             iu = np.uint64(i)
             s = pk[iu * P4]
             if s != VAC:
                 m = np.int64(pk[iu * P4 + np.uint64(2)]) + 1
                 jk = vu * zu + np.uint64(k)
-                vf = vfac[np.uint64(jcls[jk]) if bycls else jk]  # (bycls: vfac is the class table)
+                vf = vfac[_jc(geo, vu, np.uint64(k), z) if bycls else jk]  # (bycls: vfac is the class table)
                 r = hopt[((np.uint64(s) * hz + np.uint64(pk[iu * P4 + np.uint64(1)])) * hz + nv) * hz
                          + np.uint64(m)] * iv * vf
                 more_i = (np.int64(z) if per else np.int64(pk[iu * P4 + np.uint64(3)])) - m  # i's vacant neighbours besides v
@@ -963,21 +985,21 @@ def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
                             while b2 != 0:
                                 k2 = _LOWBIT[b2 & 4095]
                                 b2 &= b2 - 1
-                                au = np.uint64(nb[vu * zu + np.uint64(k2)])
+                                au = np.uint64(geo[vu * z2 + np.uint64(k2)])
                                 na = pk[au * P4 + np.uint64(1)]  # its Cl and ion neighbours
                                 ma = pk[au * P4 + np.uint64(2)]
                                 fsc[k2, 0] = bv[na, ma + 1] * ivb[na, ma]
                                 fsc[k2, 1] = bv[na + 1, ma + 1] * ivb[na, ma]
-                    cm = np.int64(cnm[vu * zu + np.uint64(k)])
+                    cm = _cn(geo, vu, np.uint64(k), z)
                     f = 1.0
                     if more_i > 0:  # i has a vacant neighbour besides v
                         # i's vacant neighbours that are neither v nor next to v: the common-
                         # neighbour mask of i at v's slot in i's row (rev) removes those
-                        ib = _vm(pk, vmk, iu, z, per) & ~np.int64(cnm[iu * zu + np.uint64(rev[vu * zu + np.uint64(k)])])
+                        ib = _vm(pk, vmk, iu, z, per) & ~_cn(geo, iu, np.uint64(_rv(geo, vu, np.uint64(k), z)), z)
                         while ib != 0:  # in slot order
                             k2 = _LOWBIT[ib & 4095]
                             ib &= ib - 1
-                            a = nb[iu * zu + np.uint64(k2)]
+                            a = geo[iu * z2 + np.uint64(k2)]
                             na = pk[np.uint64(a) * P4 + np.uint64(1)]
                             ma = pk[np.uint64(a) * P4 + np.uint64(2)]
                             f *= bv[na - c, ma - 1] * ivb[na, ma]
@@ -995,15 +1017,15 @@ def _hop_rates_p(q, v, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
 
 
 @njit(cache=True, inline='always')
-def _list_slots(nu, bits, z, nb, site_vac, vstamp, stamp, lst, nl):
+def _list_slots(nu, bits, z, geo, site_vac, vstamp, stamp, lst, nl):
     """Stamp the vacancies on the neighbours of site ``nu`` in the set bits of ``bits`` (slots,
     lowest first) that this refresh has not stamped yet and append their sites to ``lst``;
     returns the new length of the list."""
-    zu = np.uint64(z)
+    z2 = np.uint64(2 * z)
     while bits != 0:
         k = _LOWBIT[bits & 4095]
         bits &= bits - 1
-        m = nb[nu * zu + np.uint64(k)]
+        m = geo[nu * z2 + np.uint64(k)]
         q = site_vac[np.uint64(m)]
         if vstamp[q] != stamp:
             vstamp[q] = stamp
@@ -1013,16 +1035,16 @@ def _list_slots(nu, bits, z, nb, site_vac, vstamp, stamp, lst, nl):
 
 
 @njit(cache=True, inline='always')
-def _list_vacant_neighbors(nu, z, per, nb, vmk, pk, site_vac, vstamp, stamp, lst, nl):
+def _list_vacant_neighbors(nu, z, per, geo, vmk, pk, site_vac, vstamp, stamp, lst, nl):
     """Stamp every vacancy next to site ``nu`` (the slots of its vacant-neighbour mask) that
     this refresh has not stamped yet and append its site to ``lst``; returns the new length of
     the list."""
-    return _list_slots(nu, _vm(pk, vmk, nu, z, per), z, nb, site_vac, vstamp, stamp, lst, nl)
+    return _list_slots(nu, _vm(pk, vmk, nu, z, per), z, geo, site_vac, vstamp, stamp, lst, nl)
 
 
 @njit(cache=True, inline='always')
-def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
-                   bycls, site_vac, vrates, vcum, tree, vstamp, fsc, mark, lst):
+def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, geo, vmk, pk, hopt, bv, ivb, vfac, bycls, site_vac,
+                   vrates, vcum, tree, vstamp, fsc, mark, lst):
     """:func:`_refresh_near` of an ion hop i -> v without electrodes: the same vacancies
     recomputed (those within two shells of i, v and their vacant neighbours), the same stamps
     and the same leaves (the order of the recomputations does not matter: rates are functions
@@ -1039,7 +1061,7 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
     walk masks ``wi`` and ``wv`` come from the caller (:func:`_multi_loop` builds them in the
     loop that updates the shell counts). The vacancies found are stamped and listed in ``lst``
     first, then recomputed (one call site: compact code)."""
-    zu = np.uint64(z)
+    z2 = np.uint64(2 * z)
     nl = 0
     iu = np.uint64(i)
     # bit masks over neighbour slots: i's vacant neighbours (vi) and those with a vacant
@@ -1050,7 +1072,7 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
     vi = _vm(pk, vmk, iu, z, per)
     vu = np.uint64(v)
     vv = _vm(pk, vmk, vu, z, per)
-    uv = vv & ~np.int64(cnm[vu * zu + np.uint64(kk)])
+    uv = vv & ~_cn(geo, vu, np.uint64(kk), z)
     # the centres i and v: themselves, their vacant neighbours (uncovered ones for v) and the
     # neighbours of the walkable ones (the caller has stamped the moved vacancy, on i)
     for side in range(2):
@@ -1063,10 +1085,10 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
                 vstamp[q] = stamp
                 lst[nl] = np.int64(bu)
                 nl += 1
-        nl = _list_slots(bu, abits, z, nb, site_vac, vstamp, stamp, lst, nl)
+        nl = _list_slots(bu, abits, z, geo, site_vac, vstamp, stamp, lst, nl)
         while wbits != 0:
             k = _LOWBIT[wbits & 4095]
-            nl = _list_vacant_neighbors(np.uint64(nb[bu * zu + np.uint64(k)]), z, per, nb, vmk, pk, site_vac, vstamp,
+            nl = _list_vacant_neighbors(np.uint64(geo[bu * z2 + np.uint64(k)]), z, per, geo, vmk, pk, site_vac, vstamp,
                                         stamp, lst, nl)
             wbits &= wbits - 1
     # the other centres: vacant neighbours of i (side 0) and of v other than i (side 1); rare.
@@ -1079,7 +1101,7 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
         mark[-1] = ms
         mark[iu] = ms
         for k in range(z):
-            n = nb[iu * zu + np.uint64(k)]
+            n = geo[iu * z2 + np.uint64(k)]
             if per or n >= 0:
                 mark[np.uint64(n)] = ms
     for side in range(2):
@@ -1088,7 +1110,7 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
         while bits != 0:
             j = _LOWBIT[bits & 4095]
             bits &= bits - 1
-            c = nb[np.uint64(base) * zu + np.uint64(j)]
+            c = geo[np.uint64(base) * z2 + np.uint64(j)]
             cu = np.uint64(c)
             q = site_vac[cu]
             if vstamp[q] != stamp:
@@ -1098,18 +1120,18 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
             # c's vacant neighbours (those that are i or next to i are listed already), and the
             # vacant neighbours of c's neighbours n that have one besides c, unless the centre i
             # has walked n (marked)
-            nl = _list_vacant_neighbors(cu, z, per, nb, vmk, pk, site_vac, vstamp, stamp, lst, nl)
+            nl = _list_vacant_neighbors(cu, z, per, geo, vmk, pk, site_vac, vstamp, stamp, lst, nl)
             for k in range(z):
-                n = nb[cu * zu + np.uint64(k)]
+                n = geo[cu * z2 + np.uint64(k)]
                 if per or n >= 0:
                     nu = np.uint64(n)
                     zn = np.int64(z) if per else np.int64(pk[nu * P4 + np.uint64(3)])
                     if mark[nu] != ms and zn - np.int64(pk[nu * P4 + np.uint64(2)]) > 1:
-                        nl = _list_vacant_neighbors(nu, z, per, nb, vmk, pk, site_vac, vstamp, stamp, lst, nl)
+                        nl = _list_vacant_neighbors(nu, z, per, geo, vmk, pk, site_vac, vstamp, stamp, lst, nl)
     for t in range(nl):
         y = lst[t]
         q = np.int64(site_vac[np.uint64(y)])  # signed: nleaf + q must stay an integer without numba
-        tot = _hop_rates_p(q, y, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, vcum, fsc)
+        tot = _hop_rates_p(q, y, z, per, geo, vmk, pk, hopt, bv, ivb, vfac, bycls, vrates, vcum, fsc)
         if tot != tree[nleaf + q]:
             _tree_set(tree, nleaf, q, tot)
 
@@ -1118,7 +1140,8 @@ def _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk
 def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, vtab,
                zval, cnm, rev, bv, ivb, vfac, occ, ncl, nion, site_vac, vac_site, vrates, tree, vstamp, varr, vres, dR,
                ion_id, ion_R, ion_nj, ring, ion_W, corr, z, per):
-    """Pack the site table and the vacant-neighbour masks, run :func:`_multi_loop` for
+    """Pack the site table, the vacant-neighbour masks and the geometry rows (``nb``, ``cnm``,
+    ``rev``, ``jcls`` of a site side by side), run :func:`_multi_loop` for
     coordination ``z`` (= ``nb.shape[1]``, at most 12) and write occ/ncl/nion back. ``per``:
     every site has z neighbours (no ``-1`` in ``nb``, ``zval`` = z everywhere). Called with z
     and per literals by :func:`_run_multi8`, :func:`_run_multi8p` etc. (the specialisations
@@ -1142,7 +1165,21 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     if per and z <= 8:  # the mask in the packed row's slot 3 (zval = z everywhere: not needed)
         for x in range(n):
             pk[4 * x + 3] = np.int8(vmk[x] if vmk[x] < 128 else vmk[x] - 256)
-    nbf = np.ascontiguousarray(nb).reshape(-1)
+    # the geometry table: one row of 2z int32 words per site, the z neighbours, then per slot
+    # cnm (bits 0-15), rev (bits 16-23) and the jump class (bits 24-31): everything the loop
+    # reads about a site's slots in one 64-byte line for z = 8 (rows aligned to 64 bytes); in
+    # four separate tables before (1.03-1.05x, bitwise the same)
+    z2 = 2 * z
+    gbuf = np.empty(n * z2 + 16, dtype=np.int32)
+    off = ((-gbuf.ctypes.data) % 64) // 4
+    geo = gbuf[off:off + n * z2]
+    for x in range(n):
+        for k in range(z):
+            if jcls[x * z + k] > 127:
+                raise ValueError("jcls: more than 128 jump classes do not fit the geometry row")
+            geo[x * z2 + k] = nb[x, k]
+            geo[x * z2 + z + k] = np.int32((np.int64(cnm[x * z + k]) & 65535) | ((np.int64(rev[x * z + k]) & 255) << 16)
+                                           | (np.int64(jcls[x * z + k]) << 24))
     vff = np.ascontiguousarray(vfac).reshape(-1)
     vrf = vrates.reshape(-1)  # (C-contiguous state array: a view)
     if hopt.shape != (2, z + 1, z + 1, z + 1):
@@ -1166,8 +1203,8 @@ def _run_multi(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
     bycls = vtab.shape[0] > 0
     if bycls:
         vff = vtab
-    code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, nbf, jcls, jtab, bycls,
-                       pk, vmk, cnm, rev, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, vcum, tree, vstamp, varr,
+    code = _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, htf, geo, jtab, bycls,
+                       pk, vmk, fsc, mark, lst, bv, ivb, vff, site_vac, vac_site, vrf, vcum, tree, vstamp, varr,
                        vres, dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z, per)
     for x in range(n):
         occ[x] = pk[4 * x]
@@ -1231,14 +1268,15 @@ def _run_multi12p(step_target, t_max, iscal, fscal, rng, clock_mean, track, wind
 
 
 @njit(cache=True)
-def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, nb, jcls, jtab, bycls,
-                pk, vmk, cnm, rev, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, vcum, tree, vstamp, varr, vres,
+def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window, hopt, geo, jtab, bycls,
+                pk, vmk, fsc, mark, lst, bv, ivb, vfac, site_vac, vac_site, vrates, vcum, tree, vstamp, varr, vres,
                 dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z, per):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
     bitwise), with the scalar state in locals, the packed site table, the clean-hop factor from
     ``hopt``, and unsigned indices after the sign checks."""
     zu = np.uint64(z)
+    z2 = np.uint64(2 * z)
     zw = np.uint64(z + 2)
     s0 = rng[0]
     s1 = rng[1]
@@ -1317,7 +1355,7 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         if kk >= z:
             kk = last
         kku = np.uint64(kk)
-        i = nb[vu * zu + kku]
+        i = geo[vu * z2 + kku]
         iu = np.uint64(i)
         sp = pk[iu * P4]
         c = np.int64(sp)
@@ -1334,30 +1372,30 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
         # vacant neighbour besides i (wi: counts final, the v side is done), neighbours of v not
         # covered by the centre i (cov: i and its neighbours, whose i-side update is pending)
         # with a vacant neighbour (wv)
-        cov = np.int64(cnm[vu * zu + kku])
+        cov = _cn(geo, vu, kku, z)
         wv = np.int64(0)
         for k in range(z):
-            y = nb[vu * zu + np.uint64(k)]
+            y = geo[vu * z2 + np.uint64(k)]
             if per or y >= 0:
                 yu = np.uint64(y)
                 ny = pk[yu * P4 + np.uint64(2)] + np.int8(1)
                 pk[yu * P4 + np.uint64(2)] = ny
                 pk[yu * P4 + np.uint64(1)] += c8
-                _vm_clear(pk, vmk, yu, rev[vu * zu + np.uint64(k)], z, per)
+                _vm_clear(pk, vmk, yu, _rv(geo, vu, np.uint64(k), z), z, per)
                 zn = np.int64(z) if per else np.int64(pk[yu * P4 + np.uint64(3)])
                 wv |= ((((cov >> k) & 1) ^ 1) & np.int64(zn - np.int64(ny) > 0)) << k
         wi = np.int64(0)
         for k in range(z):
-            y = nb[iu * zu + np.uint64(k)]
+            y = geo[iu * z2 + np.uint64(k)]
             if per or y >= 0:
                 yu = np.uint64(y)
                 ny = pk[yu * P4 + np.uint64(2)] - np.int8(1)
                 pk[yu * P4 + np.uint64(2)] = ny
                 pk[yu * P4 + np.uint64(1)] -= c8
-                _vm_set(pk, vmk, yu, rev[iu * zu + np.uint64(k)], z, per)
+                _vm_set(pk, vmk, yu, _rv(geo, iu, np.uint64(k), z), z, per)
                 zn = np.int64(z) if per else np.int64(pk[yu * P4 + np.uint64(3)])
                 wi |= np.int64(zn - np.int64(ny) > 1) << k
-        jc = np.uint64(jcls[vu * zu + kku]) * np.uint64(3)
+        jc = _jc(geo, vu, kku, z) * np.uint64(3)
         dx = -np.int64(jtab[jc])
         dy = -np.int64(jtab[jc + np.uint64(1)])
         dz = -np.int64(jtab[jc + np.uint64(2)])
@@ -1389,12 +1427,12 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
             ion_W[idn, 1] += dy
             ion_W[idn, 2] += dz
             ion_nj[idn] = nj + 1
-        tot = _hop_rates_p(q, i, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls, bycls, vrates, vcum, fsc)
+        tot = _hop_rates_p(q, i, z, per, geo, vmk, pk, hopt, bv, ivb, vfac, bycls, vrates, vcum, fsc)
         _tree_set(tree, nleaf, q, tot)
         vstamp[qu] = stamp + 1
         stamp += 1
-        _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, nb, cnm, rev, vmk, pk, hopt, bv, ivb, vfac, jcls,
-                       bycls, site_vac, vrates, vcum, tree, vstamp, fsc, mark, lst)
+        _refresh_hop_p(i, v, kk, wi, wv, stamp, nleaf, z, per, geo, vmk, pk, hopt, bv, ivb, vfac, bycls, site_vac,
+                       vrates, vcum, tree, vstamp, fsc, mark, lst)
     rng[0] = s0
     rng[1] = s1
     rng[2] = s2
