@@ -15,9 +15,10 @@ without electrodes (z <= 12) run ``_kernels._run_multi`` (packed per-site table,
 vacant-neighbour masks kept by each hop, tabulated clean-hop factor, branch-free neighbour
 masks, field factors by jump class where one potential holds everywhere, a specialisation for
 lattices without open ends, each vacancy's cumulative rate sums kept for the event choice, a
-sum-tree descent two levels per step), also bitwise the general loop's trajectory: ~4x the
-general loop at 1 % vacancies on 16³ cells (4.9–5.5e6 hops/s on the development machine), ~4.5x the
-single-vacancy cost per hop: each event lands on a cold neighbourhood, recomputes the rates of
+sum-tree descent two levels per step, one 64-byte geometry row per site and, for z <= 8 without
+open ends, the vacant-neighbour mask in the packed site row), also bitwise the general loop's
+trajectory: ~4.3x the general loop at 1 % vacancies on 16³ cells (5.4–5.9e6 hops/s on the
+development machine), ~4.2x the single-vacancy cost per hop: each event lands on a cold neighbourhood, recomputes the rates of
 every vacancy within two shells and updates a deeper sum tree, one long dependency chain per
 hop (``benchmarks/kmc_throughput.py``).
 
