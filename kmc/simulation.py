@@ -19,8 +19,9 @@ sum-tree descent two levels per step, one 64-byte geometry row per site and, for
 open ends, the vacant-neighbour mask in the packed site row), also bitwise the general loop's
 trajectory: ~4.3x the general loop at 1 % vacancies on 16³ cells (5.4–5.9e6 hops/s on the
 development machine, 4.0–5.6e6 in its slow phases), ~4.2x the single-vacancy cost per hop:
-each event lands on a cold neighbourhood, recomputes the rates of every vacancy within two shells and updates a deeper sum tree, one long dependency chain per
-hop (``benchmarks/kmc_throughput.py``).
+each event lands on a cold neighbourhood, recomputes the rates of every vacancy within two
+shells and updates a deeper sum tree, one long dependency chain per hop
+(``benchmarks/kmc_throughput.py``).
 
 Clock: ``clock="exponential"`` draws ``Δt = E/Γ`` with E a standard exponential variate
 (ziggurat, no logarithm per hop); ``clock="mean"`` uses the mean residence
