@@ -491,7 +491,7 @@ class Simulation:
     def _kernel(self, step_target: int, t_max: float) -> int:
         """One compiled chunk. The loop is chosen here, in Python, by the rule the general loop
         would otherwise apply itself: one vacancy and no electrodes -> ``_run_single``; several
-        and no electrodes (z <= 12) -> ``_run_multi``; else ``_run``. All three give the same
+        and no electrodes (z <= 12, at most 128 jump classes) -> ``_run_multi``; else ``_run``. All three give the same
         trajectory; choosing here compiles a fast loop only when a run needs it, and only for
         its coordination z (``_SINGLE``/``_MULTI``: entry points with z a literal, whose
         specialisations unroll the neighbour loops, and for the many-vacancy loop whether every
@@ -511,7 +511,8 @@ class Simulation:
                     g.full, self.hopt, self.ivb, self.vfac, s["occ"], s["ncl"], s["nion"], s["site_vac"],
                     s["vac_site"], s["vrates"], s["tree"], s["varr"], s["vres"], s["dR"], s["ion_id"],
                     s["ion_R"], s["ion_nj"], s["ring"], s["ion_W"], s["corr"], *zarg))
-            if fast and nvac > 1 and z <= 12:  # (bit masks over neighbour slots: _LOWBIT)
+            # (bit masks over neighbour slots: _LOWBIT; a jump class in one byte of the geometry row)
+            if fast and nvac > 1 and z <= 12 and g.jtab.size <= 3 * 128:
                 fn = _MULTI.get((z, g.full))
                 zarg = () if fn is not None else (z, g.full)
                 return int((fn or _k._run_multi)(

@@ -1,4 +1,6 @@
 """Many-vacancy fast path (no electrodes): bit for bit the general loop's trajectory."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -198,3 +200,20 @@ def test_fast_paths_for_another_coordination_equal_general_loop():
     # the generic entries ran (z an int64 argument, not a literal; compiled or loaded from the cache)
     assert any(str(sig[-1]) == "int64" for sig in K._run_single.signatures)
     assert any([str(t) for t in sig[-2:]] == ["int64", "bool"] for sig in K._run_multi.signatures)
+
+
+def test_more_jump_classes_than_a_geometry_row_holds_run_the_general_loop():
+    """The many-vacancy loop keeps a site's jump classes in one byte of its geometry row; a graph
+    with more than 128 classes must run the general loop (here: the class table replaced by 129
+    zero vectors, which the fast loop would add to the displacements, the general loop never
+    reads)."""
+    sims = []
+    for fast in (True, False):
+        sim = small_multi()
+        sim.geo = copy.copy(sim.geo)
+        sim.geo.jtab = np.zeros(3 * 129, dtype=np.int8)
+        sim._fast = fast
+        sim.run(hops=400)
+        sims.append(sim)
+    assert np.abs(sims[0]._s["dR"]).sum() > 0
+    assert state_digest(sims[0]) == state_digest(sims[1])
