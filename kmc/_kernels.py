@@ -837,8 +837,9 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 # ---- many-vacancy fast path (no electrodes) ----------------------------------------------------
 # With many vacancies each event happens at a random vacancy whose neighbourhood is cold in the
 # cache; the loop therefore keeps occ, ncl, nion and zval of every site packed in one int8 row
-# ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four), built on
-# entry and written back to the state arrays on exit. Its helpers are inlined at the numba IR
+# ``pk[site] = (occ, ncl, nion, zval)`` (one cache line per neighbour instead of four; without
+# open ends and with z <= 8 the last byte holds the site's vacant-neighbour mask instead, see
+# below), built on entry and written back to the state arrays on exit. Its helpers are inlined at the numba IR
 # level (``inline='always'``): a call passing a dozen arrays costs more than the 8 rates it
 # computes. The refresh after a hop finds the vacancies within two shells of the centres by
 # walking neighbour rows (second shell only where a neighbour has another vacant neighbour),
@@ -850,7 +851,8 @@ def _run(step_target, t_max, iscal, fscal, rng, clock_mean, track, window,
 # read at random sites (≈ 2 MB) overflow a 1 MB L2, so with one potential everywhere (the
 # Onsager and coefficient runs) the hop field factor comes from a table by jump class
 # (``jcls``, one byte per slot) instead of the 8-byte ``vfac`` entry, the jump vector from the
-# same class (``jtab``), and the common-neighbour masks are int16 (paired A/B at 1 %: 1.06×).
+# same class (``jtab``), and the common-neighbour masks are int16 (paired A/B at 1 %: 1.06×);
+# since then nb, cnm, rev and jcls share one 64-byte row per site (``geo``, :func:`_run_multi`).
 # An extra dependent load costs more than a miss saved: per-site row classes for these tables
 # (0.83×), an int16 neighbour table (0.91×) and a 16-bit site word (1.00×) were measured and
 # dropped.
@@ -900,6 +902,7 @@ def _vm(pk, vmk, u, z, per):
 
 @njit(cache=True, inline='always')
 def _vm_clear(pk, vmk, u, b, z, per):
+    """Clear bit b (slot b of u is no longer vacant) of u's vacant-neighbour mask (see :func:`_vm`)."""
     if per and z <= 8:
         pk[u * P4 + np.uint64(3)] &= ~(np.int8(1) << np.int8(b))
     else:
@@ -908,6 +911,7 @@ def _vm_clear(pk, vmk, u, b, z, per):
 
 @njit(cache=True, inline='always')
 def _vm_set(pk, vmk, u, b, z, per):
+    """Set bit b (slot b of u is now vacant) of u's vacant-neighbour mask (see :func:`_vm`)."""
     if per and z <= 8:
         pk[u * P4 + np.uint64(3)] |= np.int8(1) << np.int8(b)
     else:
@@ -1275,8 +1279,9 @@ def _multi_loop(step_target, t_max, iscal, fscal, rng, clock_mean, track, window
                 dR, ion_id, ion_R, ion_nj, ring, ion_W, corr, z, per):
     """:func:`_run` for several vacancies and no electrodes: the same events, rates, random
     numbers, stamps and sum-tree leaves as the general loop (tests check the state arrays
-    bitwise), with the scalar state in locals, the packed site table, the clean-hop factor from
-    ``hopt``, and unsigned indices after the sign checks."""
+    bitwise), with the scalar state in locals, the packed site table, the geometry rows ``geo``
+    (:func:`_run_multi`), the clean-hop factor from ``hopt``, and unsigned indices after the sign
+    checks."""
     zu = np.uint64(z)
     z2 = np.uint64(2 * z)
     zw = np.uint64(z + 2)
